@@ -1,0 +1,70 @@
+//! Pool and arena geometry, chosen per allocator.
+//!
+//! pymalloc hard-codes 16 KiB pools in 1 MiB arenas. Those are good hosted defaults ([`Config::HOSTED`]),
+//! but a firmware heap of 16 KiB must be able to hold several arenas, so the geometry is a value handed to
+//! [`Heap::new`](crate::Heap::new) / [`PoolAlloc::with_config`](crate::PoolAlloc::with_config), checked at
+//! compile time when the allocator is a `static`.
+
+use crate::size_class::SMALL_MAX;
+
+/// Pool and arena sizes of one heap.
+///
+/// ```
+/// use poolgc::{Config, PoolAlloc};
+/// // 1 KiB pools in 4 KiB arenas: a good fit for a 16 KiB firmware heap.
+/// static A: PoolAlloc = PoolAlloc::empty_with_config(Config::new(1024, 4096));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    pool_size: usize,
+    arena_size: usize,
+}
+
+/// Upper bound on pools per arena (pool indices and counts are kept in `u32`s, bucket maths in `u64`).
+pub const MAX_POOLS_PER_ARENA: usize = 1 << 16;
+
+impl Config {
+    /// CPython's geometry: 16 KiB pools, 1 MiB arenas.
+    pub const HOSTED: Config = Config::new(16 * 1024, 1024 * 1024);
+    /// For heaps of a few KiB to a few hundred KiB: 1 KiB pools, 4 KiB arenas.
+    pub const SMALL: Config = Config::new(1024, 4 * 1024);
+
+    /// A geometry of `pool_size`-byte pools in `arena_size`-byte arenas.
+    ///
+    /// # Panics
+    /// At compile time when used in a `const`/`static`, otherwise at run time, unless: `pool_size` is a
+    /// power of two of at least 1 KiB (a pool must hold its header and one 512-byte block) and at most
+    /// 1 GiB; `arena_size` is a multiple of `pool_size`; and an arena has at most 65536 pools.
+    pub const fn new(pool_size: usize, arena_size: usize) -> Config {
+        assert!(pool_size.is_power_of_two(), "pool_size must be a power of two");
+        assert!(pool_size >= 2 * SMALL_MAX, "pool_size must be at least 1 KiB");
+        assert!(pool_size <= 1 << 30, "pool_size must be at most 1 GiB");
+        assert!(arena_size >= pool_size && arena_size % pool_size == 0, "arena_size must be a multiple of pool_size");
+        assert!(arena_size / pool_size <= MAX_POOLS_PER_ARENA, "too many pools per arena");
+        Config { pool_size, arena_size }
+    }
+
+    /// Bytes per pool (a power of two; pools are aligned to it).
+    #[inline(always)]
+    pub const fn pool_size(&self) -> usize {
+        self.pool_size
+    }
+
+    /// Bytes per arena (a multiple of the pool size).
+    #[inline(always)]
+    pub const fn arena_size(&self) -> usize {
+        self.arena_size
+    }
+
+    /// Pools per arena.
+    #[inline(always)]
+    pub const fn pools_per_arena(&self) -> usize {
+        self.arena_size / self.pool_size
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::HOSTED
+    }
+}

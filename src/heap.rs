@@ -1,0 +1,482 @@
+//! [`Heap`]: the single-owner allocator core (`&mut self`, no locks).
+//!
+//! Small requests (size rounded to alignment ≤ 512 bytes) are served from size-class pools; larger or
+//! more-aligned ones from the [`large`](crate::large) layer. `dealloc` is handed the `Layout`, so whether a
+//! pointer is small is decided from its layout alone — no address-range lookup as in pymalloc.
+//!
+//! # The fast paths
+//!
+//! `allocate` of a small block: compute the class, load `used[class]` (the pool at the head of that class's
+//! list of partly used pools), pop its free list or carve the next never-used block, bump `in_use`, and if
+//! the pool just became full unlink it (cold). `deallocate`: mask the address to find the pool header, push
+//! the block, and only if the pool was full or became empty go to the cold path that relinks it or gives it
+//! back to its arena. Everything else — new pools, new arenas, large blocks — is `#[cold]`.
+
+use core::alloc::Layout;
+use core::ptr::{self, NonNull};
+
+use crate::arena::{ArenaHeader, Arenas, ARENA_RESERVED};
+use crate::config::Config;
+use crate::large;
+use crate::pool::{self, PoolHeader, POOL_HEADER};
+use crate::size_class::{block_size, class_of, effective_size, is_small, NUM_CLASSES};
+use crate::source::{RegionError, Sources};
+use crate::stats::Stats;
+
+mod check;
+pub use check::{BlockState, HeapError};
+
+/// Running totals kept on every operation (the rest of [`Stats`] is computed by walking the arenas).
+#[derive(Clone, Copy)]
+struct Counters {
+    bytes_in_use: usize,
+    peak: usize,
+    allocations: u64,
+    deallocations: u64,
+    large_blocks: usize,
+    large_bytes: usize,
+    arenas_total: usize,
+    arenas_reclaimed: usize,
+    arenas_highwater: usize,
+}
+
+/// The allocator core: pools, arenas and sources, driven through `&mut self`.
+///
+/// `Heap` knows nothing of locks; [`PoolAlloc`](crate::PoolAlloc) wraps one in a lock to make a
+/// `GlobalAlloc`. It is also usable directly, e.g. as a per-thread or per-task heap:
+///
+/// ```
+/// use core::alloc::Layout;
+/// use poolgc::{Config, Heap};
+///
+/// static mut MEM: [u8; 16 * 1024] = [0; 16 * 1024];
+/// let mut heap = Heap::empty(Config::SMALL);
+/// // SAFETY: MEM is used by nothing else.
+/// unsafe { heap.add_region(&raw mut MEM as *mut u8, 16 * 1024).unwrap() };
+/// let layout = Layout::new::<[u64; 4]>();
+/// let p = heap.allocate(layout).expect("room for 32 bytes");
+/// assert_eq!(heap.stats().classes[1].blocks_in_use, 1); // class 1 = 32-byte blocks (64-bit)
+/// unsafe { heap.deallocate(p, layout) };
+/// heap.check().unwrap();
+/// ```
+pub struct Heap {
+    config: Config,
+    /// `pool_size - 1`: masking a block address with its complement gives the pool header.
+    pool_mask: usize,
+    /// Per class, the head of the doubly linked list of pools with `0 < in_use < capacity`.
+    used: [*mut PoolHeader; NUM_CLASSES],
+    arenas: Arenas,
+    sources: Sources,
+    counters: Counters,
+}
+
+// SAFETY: a `Heap` exclusively owns every pool, arena and region it points to; nothing in it is tied to a
+// thread, so moving it to another thread moves that ownership.
+unsafe impl Send for Heap {}
+
+impl Heap {
+    /// A heap with this geometry that grows from the OS on demand (feature `os`; without it, it behaves as
+    /// [`Heap::empty`]). Regions may be added as well; they are used first.
+    pub const fn new(config: Config) -> Heap {
+        Heap::build(config, true)
+    }
+
+    /// A heap that never asks the OS for memory: it serves only the regions handed to
+    /// [`add_region`](Heap::add_region).
+    pub const fn empty(config: Config) -> Heap {
+        Heap::build(config, false)
+    }
+
+    const fn build(config: Config, use_os: bool) -> Heap {
+        Heap {
+            config,
+            pool_mask: config.pool_size() - 1,
+            used: [ptr::null_mut(); NUM_CLASSES],
+            arenas: Arenas::new(),
+            sources: Sources::new(use_os),
+            counters: Counters {
+                bytes_in_use: 0,
+                peak: 0,
+                allocations: 0,
+                deallocations: 0,
+                large_blocks: 0,
+                large_bytes: 0,
+                arenas_total: 0,
+                arenas_reclaimed: 0,
+                arenas_highwater: 0,
+            },
+        }
+    }
+
+    /// The pool and arena geometry.
+    pub fn config(&self) -> Config {
+        self.config
+    }
+
+    /// Hands `[start, start + len)` over to the heap. Arenas and large blocks are carved from it
+    /// (first fit); several regions may be added. Regions are never given back.
+    ///
+    /// # Safety
+    /// The span must be valid for reads and writes, used by nothing else for as long as the heap (or any
+    /// block it handed out) lives, and derived from a pointer whose provenance covers all of it.
+    pub unsafe fn add_region(&mut self, start: *mut u8, len: usize) -> Result<(), RegionError> {
+        // SAFETY: forwarded contract.
+        unsafe { self.sources.add_region(start, len) }
+    }
+
+    /// Allocates a block for `layout`; `None` when no source has room. Never panics.
+    /// A zero-size layout gets a real, unique block of the smallest class.
+    #[inline]
+    pub fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        let e = effective_size(layout.size(), layout.align());
+        if is_small(e) {
+            self.alloc_small(class_of(e)).map(|(p, _)| p)
+        } else {
+            self.alloc_large(layout).map(|(p, _)| p)
+        }
+    }
+
+    /// Like [`allocate`](Heap::allocate), with the first `layout.size()` bytes zeroed. Memory that came
+    /// zeroed from the OS and was never used is not written again.
+    pub fn allocate_zeroed(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        let e = effective_size(layout.size(), layout.align());
+        let (p, pristine) = if is_small(e) { self.alloc_small(class_of(e))? } else { self.alloc_large(layout)? };
+        if !pristine {
+            // SAFETY: the block was just allocated with at least `layout.size()` bytes.
+            unsafe { ptr::write_bytes(p.as_ptr(), 0, layout.size()) };
+        }
+        Some(p)
+    }
+
+    /// Frees a block.
+    ///
+    /// # Safety
+    /// `ptr` was returned by this heap's `allocate`/`allocate_zeroed`/`reallocate` for `layout` (for
+    /// `reallocate`, the layout with the new size) and has not been freed since.
+    #[inline]
+    pub unsafe fn deallocate(&mut self, ptr: NonNull<u8>, layout: Layout) {
+        if is_small(effective_size(layout.size(), layout.align())) {
+            // SAFETY: a small layout means the block lives in one of our pools.
+            unsafe { self.dealloc_small(ptr.as_ptr()) }
+        } else {
+            // SAFETY: forwarded contract.
+            unsafe { self.dealloc_large(ptr, layout) }
+        }
+    }
+
+    /// Resizes a block to `new_size` bytes (alignment unchanged), keeping `min(old, new)` bytes of content.
+    ///
+    /// Stays in place when the new size still fits its block and a shrink would not save at least 25%
+    /// (pymalloc's rule), or, for large OS blocks, when the page count is unchanged or `mremap` can move it.
+    /// On `None` the old block is untouched and still owned by the caller.
+    ///
+    /// # Safety
+    /// As for [`deallocate`](Heap::deallocate); `new_size` rounded up to `layout.align()` must not exceed
+    /// `isize::MAX`.
+    pub unsafe fn reallocate(&mut self, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> Option<NonNull<u8>> {
+        let align = layout.align();
+        // SAFETY: the caller guarantees the new size is a valid layout size for this alignment.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, align) };
+        let old_e = effective_size(layout.size(), align);
+        let new_e = effective_size(new_size, align);
+        if is_small(old_e) && is_small(new_e) {
+            let pool = pool::pool_of(ptr.as_ptr(), self.pool_mask);
+            // SAFETY: a small block lives in an initialised pool.
+            let bs = block_size(unsafe { (*pool).class } as usize);
+            if new_e <= bs && 4 * new_e > 3 * bs {
+                return Some(ptr);
+            }
+        } else if !is_small(old_e) && !is_small(new_e) {
+            // SAFETY: a live large block of `layout`; the new size is valid (caller).
+            if let Some(p) = unsafe { large::resize(&mut self.sources, ptr, layout, new_size) } {
+                self.counters.large_bytes = self.counters.large_bytes - layout.size() + new_size;
+                self.note_bytes_in_use(self.counters.bytes_in_use - layout.size() + new_size);
+                return Some(p);
+            }
+        }
+        let new = self.allocate(new_layout)?;
+        // SAFETY: both blocks are live, distinct, and at least `min(old, new)` bytes long.
+        unsafe {
+            ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), layout.size().min(new_size));
+            self.deallocate(ptr, layout);
+        }
+        Some(new)
+    }
+
+    /// The bytes actually reserved for a block of `layout` (its class size when small).
+    pub fn usable_size(layout: Layout) -> usize {
+        let e = effective_size(layout.size(), layout.align());
+        if is_small(e) {
+            block_size(class_of(e))
+        } else {
+            layout.size()
+        }
+    }
+
+    /// Gives the spare arena (the one wholly free arena kept against thrashing) back to its source.
+    /// Returns the bytes released.
+    pub fn trim(&mut self) -> usize {
+        match self.arenas.take_spare() {
+            // SAFETY: `take_spare` removed a wholly free arena from every list.
+            Some(a) => unsafe { self.release_arena(a) },
+            None => 0,
+        }
+    }
+
+    // ---- small blocks -------------------------------------------------------------------------------
+
+    /// Takes a block of `class`; returns it and whether it is pristine zeroed OS memory.
+    #[inline(always)]
+    fn alloc_small(&mut self, class: usize) -> Option<(NonNull<u8>, bool)> {
+        let mut pool = self.used[class];
+        if pool.is_null() {
+            pool = self.new_pool(class)?;
+        }
+        // SAFETY: pools on a used list are initialised, of this class, and not full.
+        let (block, pristine) = unsafe {
+            let taken = pool::take_block(pool, class);
+            if (*pool).in_use == (*pool).capacity {
+                self.unlink_used(pool, class);
+            }
+            taken
+        };
+        self.counters.allocations += 1;
+        self.note_bytes_in_use(self.counters.bytes_in_use + block_size(class));
+        // SAFETY: blocks are inside pools, never at address 0.
+        Some((unsafe { NonNull::new_unchecked(block) }, pristine))
+    }
+
+    /// Frees a small block.
+    ///
+    /// # Safety
+    /// `block` is a live small block of this heap.
+    #[inline(always)]
+    unsafe fn dealloc_small(&mut self, block: *mut u8) {
+        let pool = pool::pool_of(block, self.pool_mask);
+        // SAFETY: the block's pool is initialised and the block is handed out.
+        unsafe {
+            let was_full = (*pool).in_use == (*pool).capacity;
+            pool::put_block(pool, block);
+            self.counters.deallocations += 1;
+            self.counters.bytes_in_use -= block_size((*pool).class as usize);
+            if was_full || (*pool).in_use == 0 {
+                self.pool_changed_list(pool, was_full);
+            }
+        }
+    }
+
+    /// Cold part of a small free: a full pool got a free block (relink it), or a pool became empty (give it
+    /// back to its arena, and the arena to its source if it is wholly free).
+    #[cold]
+    #[inline(never)]
+    unsafe fn pool_changed_list(&mut self, pool: *mut PoolHeader, was_full: bool) {
+        // SAFETY: `pool` is live and initialised; it is on its class's used list unless it was full.
+        unsafe {
+            let class = (*pool).class as usize;
+            if (*pool).in_use > 0 {
+                self.link_used(pool, class);
+                return;
+            }
+            if !was_full {
+                self.unlink_used(pool, class);
+            }
+            if let Some(a) = self.arenas.return_pool(pool) {
+                self.release_arena(a);
+            }
+        }
+    }
+
+    /// Puts a new pool for `class` at the head of its (empty) used list; grows by an arena if needed.
+    #[cold]
+    #[inline(never)]
+    fn new_pool(&mut self, class: usize) -> Option<*mut PoolHeader> {
+        let ps = self.config.pool_size();
+        // SAFETY: the arena lists are well formed.
+        let (pool, arena, new, fresh) = match unsafe { self.arenas.take_pool(ps) } {
+            Some(t) => t,
+            None => {
+                self.grow()?;
+                // SAFETY: as above; the new arena has a free pool.
+                unsafe { self.arenas.take_pool(ps) }?
+            }
+        };
+        // SAFETY: a pool taken from an arena is ours (pool 0 also carries the arena header); a pool that is
+        // not new has an initialised header.
+        unsafe {
+            let reserved = if (*arena).base == pool.cast::<u8>() { ARENA_RESERVED } else { POOL_HEADER };
+            pool::init(pool, arena.cast(), class, reserved, ps, fresh, new);
+            self.link_used(pool, class);
+        }
+        Some(pool)
+    }
+
+    /// Takes a new arena from the sources: a full-size one, or in a region short of room, the largest
+    /// smaller run of pools that still fits.
+    #[cold]
+    fn grow(&mut self) -> Option<()> {
+        let ps = self.config.pool_size();
+        let mut size = self.config.arena_size();
+        loop {
+            // SAFETY: size is a non-zero multiple of the power-of-two pool size, far below isize::MAX.
+            let layout = unsafe { Layout::from_size_align_unchecked(size, ps) };
+            if let Some((base, fresh)) = self.sources.alloc(layout) {
+                // SAFETY: `base` is pool-aligned and the `size` bytes from it are ours.
+                unsafe { self.arenas.add(base.as_ptr(), size / ps, fresh) };
+                let c = &mut self.counters;
+                c.arenas_total += 1;
+                c.arenas_highwater = c.arenas_highwater.max(self.arenas.count);
+                return Some(());
+            }
+            if size == ps {
+                return None;
+            }
+            size = (size / 2).max(ps) / ps * ps;
+        }
+    }
+
+    /// Gives a wholly free arena back to its source; returns its size.
+    ///
+    /// # Safety
+    /// `a` is an arena already removed from every list, with no pool in use.
+    unsafe fn release_arena(&mut self, a: *mut ArenaHeader) -> usize {
+        let ps = self.config.pool_size();
+        // SAFETY: the arena header is still readable; the arena came from the sources with this layout.
+        unsafe {
+            let size = (*a).ntotal as usize * ps;
+            let base = NonNull::new_unchecked((*a).base);
+            self.sources.dealloc(base, Layout::from_size_align_unchecked(size, ps));
+            self.counters.arenas_reclaimed += 1;
+            size
+        }
+    }
+
+    /// Links a pool at the head of its class's used list.
+    unsafe fn link_used(&mut self, pool: *mut PoolHeader, class: usize) {
+        let head = self.used[class];
+        // SAFETY: `pool` and `head` (if any) are live pool headers.
+        unsafe {
+            (*pool).prev = ptr::null_mut();
+            (*pool).next = head;
+            if !head.is_null() {
+                (*head).prev = pool;
+            }
+        }
+        self.used[class] = pool;
+    }
+
+    /// Unlinks a pool from its class's used list.
+    unsafe fn unlink_used(&mut self, pool: *mut PoolHeader, class: usize) {
+        // SAFETY: `pool` is on the list, so its neighbours are live pool headers.
+        unsafe {
+            let (n, p) = ((*pool).next, (*pool).prev);
+            if !n.is_null() {
+                (*n).prev = p;
+            }
+            if p.is_null() {
+                self.used[class] = n;
+            } else {
+                (*p).next = n;
+            }
+        }
+    }
+
+    // ---- large blocks -------------------------------------------------------------------------------
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_large(&mut self, layout: Layout) -> Option<(NonNull<u8>, bool)> {
+        let r = large::alloc(&mut self.sources, layout)?;
+        let c = &mut self.counters;
+        c.allocations += 1;
+        c.large_blocks += 1;
+        c.large_bytes += layout.size();
+        self.note_bytes_in_use(self.counters.bytes_in_use + layout.size());
+        Some(r)
+    }
+
+    #[cold]
+    #[inline(never)]
+    unsafe fn dealloc_large(&mut self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: forwarded contract.
+        unsafe { large::dealloc(&mut self.sources, ptr, layout) };
+        let c = &mut self.counters;
+        c.deallocations += 1;
+        c.large_blocks -= 1;
+        c.large_bytes -= layout.size();
+        c.bytes_in_use -= layout.size();
+    }
+
+    #[inline(always)]
+    fn note_bytes_in_use(&mut self, bytes: usize) {
+        self.counters.bytes_in_use = bytes;
+        if bytes > self.counters.peak {
+            self.counters.peak = bytes;
+        }
+    }
+
+    // ---- introspection ------------------------------------------------------------------------------
+
+    /// A snapshot of the heap's state (walks every arena: O(pools)).
+    pub fn stats(&self) -> Stats {
+        let mut s = Stats::empty(self.config);
+        let c = &self.counters;
+        s.bytes_in_use = c.bytes_in_use;
+        s.peak_bytes_in_use = c.peak;
+        s.bytes_reserved = self.sources.reserved;
+        s.arenas = self.arenas.count;
+        s.arenas_allocated_total = c.arenas_total;
+        s.arenas_reclaimed = c.arenas_reclaimed;
+        s.arenas_highwater = c.arenas_highwater;
+        s.large_blocks = c.large_blocks;
+        s.large_bytes = c.large_bytes;
+        s.allocations = c.allocations;
+        s.deallocations = c.deallocations;
+        s.regions = self.sources.nregions;
+        self.for_each_pool(|_, pool| {
+            // SAFETY: `for_each_pool` yields initialised pool headers of live arenas.
+            let p = unsafe { &*pool };
+            if p.in_use == 0 {
+                return;
+            }
+            s.pools_in_use += 1;
+            let cs = &mut s.classes[p.class as usize];
+            cs.pools += 1;
+            cs.blocks_in_use += p.in_use as usize;
+            cs.blocks_available += (p.capacity - p.in_use) as usize;
+        });
+        let mut a = self.arenas.all;
+        while !a.is_null() {
+            // SAFETY: arenas on the all-list are live.
+            unsafe {
+                s.pools_free += (*a).nfree as usize;
+                a = (*a).all_next;
+            }
+        }
+        s
+    }
+
+    /// Calls `f(arena, pool)` for every pool of every arena whose header has been initialised.
+    fn for_each_pool(&self, mut f: impl FnMut(*mut ArenaHeader, *mut PoolHeader)) {
+        let ps = self.config.pool_size();
+        let mut a = self.arenas.all;
+        while !a.is_null() {
+            // SAFETY: arenas on the all-list are live; pools below `next_fresh` have initialised headers.
+            unsafe {
+                for i in 0..(*a).next_fresh as usize {
+                    f(a, (*a).base.wrapping_add(i * ps).cast());
+                }
+                a = (*a).all_next;
+            }
+        }
+    }
+}
+
+impl core::fmt::Debug for Heap {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Heap")
+            .field("config", &self.config)
+            .field("bytes_in_use", &self.counters.bytes_in_use)
+            .field("arenas", &self.arenas.count)
+            .finish_non_exhaustive()
+    }
+}

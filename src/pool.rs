@@ -1,0 +1,155 @@
+//! One pool: a header followed by equal-size blocks of one size class.
+//!
+//! ```text
+//!  pool start (aligned to pool_size)
+//!  ┌────────────┬──────────────┬───────┬───────┬─────┬───────┬───────────── … ┐
+//!  │ PoolHeader │ (ArenaHeader │ block │ block │ ... │ block │ never carved   │
+//!  │            │  in pool 0)  │       │       │     │       │ (untouched)    │
+//!  └────────────┴──────────────┴───────┴───────┴─────┴───────┴───────────── … ┘
+//!                               ▲ first_offset        next_offset ▲
+//! ```
+//!
+//! Freed blocks form a LIFO list threaded through their first word (pymalloc's `freeblock`). Blocks past
+//! `next_offset` have never been handed out: they are carved lazily, one at a time, so memory that is never
+//! needed is never touched (and, for fresh OS memory, is still zero — `alloc_zeroed` relies on that).
+//!
+//! Because pools are aligned to the pool size, a block's pool header is found by masking its address.
+//! The first block sits at a multiple of the class's [`block_align`](crate::size_class::block_align), so
+//! every block is aligned to it.
+
+use core::mem::size_of;
+use core::ptr;
+
+use crate::size_class::{block_align, block_size};
+
+bitflags::bitflags! {
+    /// State bits of a pool.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) struct PoolFlags: u16 {
+        /// The blocks past `next_offset` have never been written since the memory came zeroed from the OS.
+        const FRESH = 1;
+    }
+}
+
+/// The header at the start of every pool. `#[repr(C)]` so that its size (48 bytes on 64-bit, 32 on 32-bit)
+/// is fixed and known to the offset arithmetic.
+#[repr(C)]
+pub(crate) struct PoolHeader {
+    /// Head of the freed-block list; null when no freed block is waiting (carving may still have some).
+    pub free: *mut u8,
+    /// Next pool: in its class's used list while partly used, in its arena's free-pool list while empty.
+    pub next: *mut PoolHeader,
+    /// Previous pool in the class's used list (null at the head). Unused while the pool is free.
+    pub prev: *mut PoolHeader,
+    /// The arena this pool belongs to (an `ArenaHeader`, opaque at this layer).
+    pub arena: *mut u8,
+    /// Blocks handed out and not yet freed. `0 < in_use < capacity` ⇔ the pool is on its class's used list.
+    pub in_use: u32,
+    /// Number of blocks that fit in the pool.
+    pub capacity: u32,
+    /// Offset of the first never-carved block (`first_offset + carved * block_size`).
+    pub next_offset: u32,
+    /// Size class of the blocks (kept while the pool is empty, so a pool reused for the same class keeps
+    /// its free list).
+    pub class: u16,
+    /// See [`PoolFlags`].
+    pub flags: PoolFlags,
+}
+
+/// Bytes taken by a pool header.
+pub(crate) const POOL_HEADER: usize = size_of::<PoolHeader>();
+
+/// Offset of the first block of a `class` pool whose headers take `reserved` bytes.
+#[inline]
+pub(crate) const fn first_offset(reserved: usize, class: usize) -> usize {
+    let a = block_align(class);
+    (reserved + a - 1) & !(a - 1)
+}
+
+/// Initialises the header of the pool at `pool`, keeping `arena`.
+///
+/// If the pool last held blocks of the same class, its free list and carving point are still valid and
+/// are kept (pymalloc does the same); otherwise the pool starts with no freed block and carving at the
+/// first block. `fresh` says whether the pool's block area is untouched zeroed OS memory.
+///
+/// # Safety
+/// `pool` points to a pool-size-aligned pool of `pool_size` bytes owned by the caller, whose header is
+/// either initialised (`class` and `flags` valid) or, when `new` is true, uninitialised; `reserved` is the
+/// bytes taken by headers at its start.
+pub(crate) unsafe fn init(
+    pool: *mut PoolHeader,
+    arena: *mut u8,
+    class: usize,
+    reserved: usize,
+    pool_size: usize,
+    fresh: bool,
+    new: bool,
+) {
+    // SAFETY: the caller owns the pool; when `new` is false its header is initialised.
+    unsafe {
+        if !new && (*pool).class as usize == class {
+            debug_assert_eq!((*pool).in_use, 0);
+            (*pool).next = ptr::null_mut();
+            (*pool).prev = ptr::null_mut();
+            return;
+        }
+        let first = first_offset(reserved, class);
+        let capacity = (pool_size - first) / block_size(class);
+        debug_assert!(capacity >= 1);
+        pool.write(PoolHeader {
+            free: ptr::null_mut(),
+            next: ptr::null_mut(),
+            prev: ptr::null_mut(),
+            arena,
+            in_use: 0,
+            capacity: capacity as u32,
+            next_offset: first as u32,
+            class: class as u16,
+            flags: if fresh { PoolFlags::FRESH } else { PoolFlags::empty() },
+        });
+    }
+}
+
+/// Takes one block from a pool that is not full. Returns the block and whether it is pristine
+/// (never written since it came zeroed from the OS).
+///
+/// # Safety
+/// `pool` is an initialised pool of class `class` with `in_use < capacity`.
+#[inline(always)]
+pub(crate) unsafe fn take_block(pool: *mut PoolHeader, class: usize) -> (*mut u8, bool) {
+    // SAFETY: the pool header is initialised; `free` is null or the head of a well-formed list of blocks
+    // inside the pool, each holding the next pointer in its first word; a non-full pool with no freed block
+    // has room to carve at `next_offset`.
+    unsafe {
+        (*pool).in_use += 1;
+        let b = (*pool).free;
+        if !b.is_null() {
+            (*pool).free = b.cast::<*mut u8>().read();
+            return (b, false);
+        }
+        let off = (*pool).next_offset as usize;
+        (*pool).next_offset = (off + block_size(class)) as u32;
+        (pool.cast::<u8>().wrapping_add(off), (*pool).flags.contains(PoolFlags::FRESH))
+    }
+}
+
+/// Returns a block to its pool's free list.
+///
+/// # Safety
+/// `block` is a block of `pool` currently handed out.
+#[inline(always)]
+pub(crate) unsafe fn put_block(pool: *mut PoolHeader, block: *mut u8) {
+    // SAFETY: the block is ours again and at least a pointer wide and pointer-aligned (every block is a
+    // multiple of ALIGNMENT ≥ size_of::<*mut u8>() and aligned to it).
+    unsafe {
+        block.cast::<*mut u8>().write((*pool).free);
+        (*pool).free = block;
+        (*pool).in_use -= 1;
+    }
+}
+
+/// The pool containing `block`, found by masking (pools are aligned to their size).
+#[inline(always)]
+pub(crate) fn pool_of(block: *mut u8, pool_mask: usize) -> *mut PoolHeader {
+    block.map_addr(|a| a & !pool_mask).cast()
+}

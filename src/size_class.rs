@@ -1,0 +1,109 @@
+//! Size classes: request size → class index → block size, as `const` tables.
+//!
+//! Like pymalloc, small requests are rounded up to a multiple of [`ALIGNMENT`] (16 bytes on 64-bit targets,
+//! 8 on 32-bit ones, as CPython's `ALIGNMENT`) up to [`SMALL_MAX`] = 512 bytes, which gives
+//! [`NUM_CLASSES`] classes (`NB_SMALL_SIZE_CLASSES`): 32 on 64-bit, 64 on 32-bit.
+//!
+//! Unlike pymalloc, a small request may also be *over-aligned* (alignment up to 512): its size is rounded up
+//! to a multiple of its alignment first. A pool places its first block at an offset that is a multiple of the
+//! largest power of two dividing the block size (see [`block_align`]), so every block of class `bs` is
+//! aligned to `block_align(bs)`, and `round_up(size, align)` always lands in a class whose blocks are aligned
+//! enough. Cache-padded types (`align(64)`, `align(128)`) therefore stay in the pools.
+
+/// Granularity of the size classes and the alignment every block has at least.
+pub const ALIGNMENT: usize = if usize::BITS >= 64 { 16 } else { 8 };
+const ALIGNMENT_SHIFT: u32 = ALIGNMENT.trailing_zeros();
+
+/// Largest request (size rounded to its alignment) served from the pools; anything larger is "large".
+pub const SMALL_MAX: usize = 512;
+
+/// Number of size classes.
+pub const NUM_CLASSES: usize = SMALL_MAX / ALIGNMENT;
+
+/// Block size of each class: `CLASS_SIZE[i] == (i + 1) * ALIGNMENT`.
+pub const CLASS_SIZE: [usize; NUM_CLASSES] = {
+    let mut t = [0; NUM_CLASSES];
+    let mut i = 0;
+    while i < NUM_CLASSES {
+        t[i] = (i + 1) * ALIGNMENT;
+        i += 1;
+    }
+    t
+};
+
+/// The size a request occupies once its alignment is taken into account: `size` rounded up to `align`,
+/// and at least 1 so that zero-size requests get a real, distinct block.
+///
+/// `align` must be a power of two (as every `Layout` alignment is).
+#[inline(always)]
+pub const fn effective_size(size: usize, align: usize) -> usize {
+    let size = if size == 0 { 1 } else { size };
+    // Cannot overflow for anything that is then compared against SMALL_MAX: callers check `is_small`
+    // through this value, and `Layout` guarantees `size + align - 1 <= isize::MAX + align - 1`.
+    (size.wrapping_add(align - 1)) & !(align - 1)
+}
+
+/// Whether a request of this (effective) size is served from the pools.
+#[inline(always)]
+pub const fn is_small(effective: usize) -> bool {
+    // effective == 0 only after wrap-around of a huge request; treat it as large.
+    effective.wrapping_sub(1) < SMALL_MAX
+}
+
+/// Class index of a small effective size (`1..=SMALL_MAX`).
+#[inline(always)]
+pub const fn class_of(effective: usize) -> usize {
+    debug_assert!(effective >= 1 && effective <= SMALL_MAX);
+    (effective - 1) >> ALIGNMENT_SHIFT
+}
+
+/// Block size of class `class`.
+#[inline(always)]
+pub const fn block_size(class: usize) -> usize {
+    (class + 1) << ALIGNMENT_SHIFT
+}
+
+/// The alignment every block of a class is guaranteed: the largest power of two dividing its block size.
+#[inline(always)]
+pub const fn block_align(class: usize) -> usize {
+    let bs = block_size(class);
+    bs & bs.wrapping_neg()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_cover_every_small_size() {
+        for size in 0..=SMALL_MAX {
+            let e = effective_size(size, 1);
+            assert!(is_small(e));
+            let c = class_of(e);
+            assert!(block_size(c) >= size.max(1));
+            if c > 0 {
+                assert!(block_size(c - 1) < size, "size {size} not in the smallest class");
+            }
+            assert_eq!(CLASS_SIZE[c], block_size(c));
+        }
+        assert!(!is_small(effective_size(SMALL_MAX + 1, 1)));
+        assert_eq!(NUM_CLASSES, if usize::BITS >= 64 { 32 } else { 64 });
+    }
+
+    #[test]
+    fn over_aligned_requests_land_in_aligned_classes() {
+        let mut align = 1;
+        while align <= SMALL_MAX {
+            for size in [0, 1, align - 1, align, align + 1, SMALL_MAX - 1, SMALL_MAX] {
+                let e = effective_size(size, align);
+                if is_small(e) {
+                    let c = class_of(e);
+                    assert!(block_size(c) >= size);
+                    assert!(block_align(c) >= align, "size {size} align {align}");
+                }
+            }
+            align *= 2;
+        }
+        assert!(!is_small(effective_size(usize::MAX - 4095, 4096)));
+    }
+}

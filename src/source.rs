@@ -1,0 +1,316 @@
+//! Where memory comes from: static regions handed over by the user, and (feature `os`) the OS.
+//!
+//! A [`Region`] is a span of memory the user gave to the heap with `add_region`. Its own header lives in its
+//! last bytes (so a region whose start is aligned keeps that alignment for its first arena); the rest is
+//! managed by a `linked_list_allocator` heap, from which both arenas (pool-aligned) and large requests are
+//! carved. A wholly free arena goes back to that allocator, so memory flows between small and large use.
+//!
+//! Under `os`, [`os`] maps arenas and large blocks with `mmap` and returns them with `munmap`.
+
+use core::alloc::Layout;
+use core::mem::{align_of, size_of};
+use core::ptr::{self, NonNull};
+
+/// Header of a user-supplied region; lives at the end of the region itself.
+#[repr(C)]
+pub(crate) struct Region {
+    /// Next region in the heap's singly linked list (null at the end).
+    pub next: *mut Region,
+    /// First byte managed by `lla` (inclusive).
+    pub start: usize,
+    /// One past the last byte managed by `lla` (the header's own address).
+    pub end: usize,
+    lla: linked_list_allocator::Heap,
+}
+
+/// Smallest region `add_region` accepts (header + room for at least one allocation).
+pub(crate) const MIN_REGION: usize = size_of::<Region>() + 256;
+
+impl Region {
+    /// Turns `[start, start + len)` into a region and returns its header.
+    ///
+    /// Returns `None` if the span is too small to be useful.
+    ///
+    /// # Safety
+    /// `start..start + len` must be valid for reads and writes, unused by anything else for as long as the
+    /// heap lives, and `start + len` must not overflow.
+    pub unsafe fn init(start: *mut u8, len: usize) -> Option<NonNull<Region>> {
+        if len < MIN_REGION {
+            return None;
+        }
+        let begin = start.addr();
+        let hdr = (begin + len - size_of::<Region>()) & !(align_of::<Region>() - 1);
+        if hdr < begin + 64 {
+            return None;
+        }
+        let hdr_ptr = start.wrapping_add(hdr - begin).cast::<Region>();
+        let mut lla = linked_list_allocator::Heap::empty();
+        // SAFETY: `[start, hdr)` lies inside the caller's span, is unused, and is at least 64 bytes long.
+        unsafe { lla.init(start, hdr - begin) };
+        // SAFETY: `hdr_ptr` is aligned for `Region` and `size_of::<Region>()` bytes from it lie inside the span.
+        unsafe { hdr_ptr.write(Region { next: ptr::null_mut(), start: begin, end: hdr, lla }) };
+        NonNull::new(hdr_ptr)
+    }
+
+    /// Whether `addr` lies inside the part of this region that the allocator hands out.
+    #[inline]
+    pub fn contains(&self, addr: usize) -> bool {
+        addr >= self.start && addr < self.end
+    }
+
+    /// First-fit allocation from the region (arenas and large requests).
+    pub fn alloc(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        self.lla.allocate_first_fit(layout).ok()
+    }
+
+    /// Returns a block to the region.
+    ///
+    /// # Safety
+    /// `ptr` must come from [`Region::alloc`] on this region with the same `layout`, and not be freed yet.
+    pub unsafe fn dealloc(&mut self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: forwarded contract.
+        unsafe { self.lla.deallocate(ptr, layout) }
+    }
+}
+
+/// Memory mappings from the OS.
+#[cfg(all(feature = "os", unix))]
+pub(crate) mod os {
+    use core::ptr::{self, NonNull};
+    use core::sync::atomic::{AtomicUsize, Ordering};
+
+    static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+
+    /// The OS page size (cached after the first call; allocation-free).
+    #[inline]
+    pub fn page_size() -> usize {
+        let p = PAGE_SIZE.load(Ordering::Relaxed);
+        if p != 0 {
+            return p;
+        }
+        // SAFETY: sysconf has no preconditions.
+        let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let p = if p > 0 { p as usize } else { 4096 };
+        PAGE_SIZE.store(p, Ordering::Relaxed);
+        p
+    }
+
+    /// Maps `size` bytes (a multiple of the page size) of fresh, zeroed memory aligned to `align`
+    /// (a power of two). Returns `None` when the OS refuses.
+    pub fn map(size: usize, align: usize) -> Option<NonNull<u8>> {
+        let page = page_size();
+        debug_assert!(size % page == 0 && align.is_power_of_two());
+        if align <= page {
+            return raw_map(size);
+        }
+        // Over-map by `align - page`, then give back the misaligned head and the unused tail.
+        let total = size.checked_add(align - page)?;
+        let base = raw_map(total)?;
+        let addr = base.as_ptr().addr();
+        let head = addr.wrapping_neg() & (align - 1);
+        let tail = total - head - size;
+        if head > 0 {
+            // SAFETY: `[base, base + head)` is part of the mapping we just made and nobody uses it.
+            unsafe { unmap(base, head) };
+        }
+        let aligned = base.as_ptr().wrapping_add(head);
+        if tail > 0 {
+            // SAFETY: `[aligned + size, base + total)` is the unused end of our own mapping.
+            unsafe { unmap(NonNull::new_unchecked(aligned.wrapping_add(size)), tail) };
+        }
+        NonNull::new(aligned)
+    }
+
+    fn raw_map(size: usize) -> Option<NonNull<u8>> {
+        // SAFETY: an anonymous private mapping at an address of the kernel's choosing affects no existing memory.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            None
+        } else {
+            NonNull::new(p.cast::<u8>())
+        }
+    }
+
+    /// Returns `[ptr, ptr + size)` to the OS.
+    ///
+    /// # Safety
+    /// The span must be (part of) a mapping made by [`map`], page-aligned, and no longer used.
+    pub unsafe fn unmap(ptr: NonNull<u8>, size: usize) {
+        // SAFETY: forwarded contract. munmap of our own mapping cannot fail except on bad arguments, which
+        // the contract rules out; there is nothing useful to do on failure anyway.
+        unsafe { libc::munmap(ptr.as_ptr().cast(), size) };
+    }
+
+    /// Grows or shrinks a mapping, moving it if needed (Linux `mremap`). `None` where unsupported or refused;
+    /// the old mapping is then untouched.
+    ///
+    /// # Safety
+    /// `[ptr, ptr + old)` must be a whole mapping made by [`map`] with alignment at most the page size;
+    /// `old` and `new` are multiples of the page size.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub unsafe fn remap(ptr: NonNull<u8>, old: usize, new: usize) -> Option<NonNull<u8>> {
+        // SAFETY: forwarded contract; MREMAP_MAYMOVE either moves the whole mapping or fails leaving it as is.
+        let p = unsafe { libc::mremap(ptr.as_ptr().cast(), old, new, libc::MREMAP_MAYMOVE) };
+        if p == libc::MAP_FAILED {
+            None
+        } else {
+            NonNull::new(p.cast::<u8>())
+        }
+    }
+
+    /// Grows or shrinks a mapping: unsupported on this OS.
+    ///
+    /// # Safety
+    /// None needed; kept `unsafe` to match the Linux signature.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    pub unsafe fn remap(_ptr: NonNull<u8>, _old: usize, _new: usize) -> Option<NonNull<u8>> {
+        None
+    }
+}
+
+/// Why `add_region` refused a region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegionError {
+    /// Shorter than the minimum (a header plus room for one allocation).
+    TooSmall,
+    /// Overlaps a region already handed over.
+    Overlaps,
+    /// `start + len` wraps around the address space.
+    Wraps,
+}
+
+impl core::fmt::Display for RegionError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            RegionError::TooSmall => "region too small to hold its header and one allocation",
+            RegionError::Overlaps => "region overlaps a region already handed over",
+            RegionError::Wraps => "region wraps around the end of the address space",
+        })
+    }
+}
+
+/// All the memory sources of one heap: its regions, and the OS when allowed.
+pub(crate) struct Sources {
+    /// Regions, newest first.
+    pub regions: *mut Region,
+    /// Number of regions.
+    pub nregions: usize,
+    /// Whether to map memory from the OS when the regions cannot serve (feature `os`).
+    #[cfg_attr(not(all(feature = "os", unix)), allow(dead_code))]
+    pub use_os: bool,
+    /// Bytes held from sources: region sizes plus live OS mappings.
+    pub reserved: usize,
+}
+
+impl Sources {
+    pub const fn new(use_os: bool) -> Self {
+        Sources { regions: ptr::null_mut(), nregions: 0, use_os: use_os && cfg!(all(feature = "os", unix)), reserved: 0 }
+    }
+
+    /// Adds `[start, start + len)` as a region.
+    ///
+    /// # Safety
+    /// See [`Region::init`].
+    pub unsafe fn add_region(&mut self, start: *mut u8, len: usize) -> Result<(), RegionError> {
+        let begin = start.addr();
+        let end = begin.checked_add(len).ok_or(RegionError::Wraps)?;
+        let mut r = self.regions;
+        while !r.is_null() {
+            // SAFETY: regions on the list are live headers.
+            let (s, e) = unsafe { ((*r).start, (*r).end + size_of::<Region>()) };
+            if begin < e && s < end {
+                return Err(RegionError::Overlaps);
+            }
+            // SAFETY: as above.
+            r = unsafe { (*r).next };
+        }
+        // SAFETY: forwarded contract.
+        let region = unsafe { Region::init(start, len) }.ok_or(RegionError::TooSmall)?;
+        // SAFETY: `region` was just initialised and is ours.
+        unsafe { (*region.as_ptr()).next = self.regions };
+        self.regions = region.as_ptr();
+        self.nregions += 1;
+        self.reserved += len;
+        Ok(())
+    }
+
+    /// The region whose allocatable part contains `addr`, or null.
+    #[inline]
+    pub fn region_of(&self, addr: usize) -> *mut Region {
+        let mut r = self.regions;
+        // SAFETY: regions on the list are live headers.
+        while !r.is_null() && !unsafe { (*r).contains(addr) } {
+            r = unsafe { (*r).next };
+        }
+        r
+    }
+
+    /// Allocates a span for `layout`: first fit over the regions, then (when allowed) a fresh OS mapping of
+    /// `layout.size()` rounded up to whole pages. Returns the span and whether it is zeroed OS memory.
+    pub fn alloc(&mut self, layout: Layout) -> Option<(NonNull<u8>, bool)> {
+        let mut r = self.regions;
+        while !r.is_null() {
+            // SAFETY: regions on the list are live headers, and we have `&mut self`.
+            unsafe {
+                if let Some(p) = (*r).alloc(layout) {
+                    return Some((p, false));
+                }
+                r = (*r).next;
+            }
+        }
+        self.alloc_os(layout)
+    }
+
+    #[cfg(all(feature = "os", unix))]
+    fn alloc_os(&mut self, layout: Layout) -> Option<(NonNull<u8>, bool)> {
+        if !self.use_os {
+            return None;
+        }
+        let size = os_size(layout.size())?;
+        let p = os::map(size, layout.align())?;
+        self.reserved += size;
+        Some((p, true))
+    }
+
+    #[cfg(not(all(feature = "os", unix)))]
+    fn alloc_os(&mut self, _layout: Layout) -> Option<(NonNull<u8>, bool)> {
+        None
+    }
+
+    /// Gives back a span from [`Sources::alloc`].
+    ///
+    /// # Safety
+    /// `ptr` came from `alloc(layout)` on these sources and is no longer used.
+    pub unsafe fn dealloc(&mut self, ptr: NonNull<u8>, layout: Layout) {
+        let r = self.region_of(ptr.as_ptr().addr());
+        if !r.is_null() {
+            // SAFETY: the span came from this region with this layout.
+            unsafe { (*r).dealloc(ptr, layout) };
+            return;
+        }
+        #[cfg(all(feature = "os", unix))]
+        {
+            let size = os_size(layout.size()).unwrap_or(0);
+            // SAFETY: not in any region, so it is an OS mapping made by `alloc_os` with this rounded size.
+            unsafe { os::unmap(ptr, size) };
+            self.reserved -= size;
+        }
+    }
+}
+
+/// `size` rounded up to whole pages, as the OS maps it (`None` on overflow).
+#[cfg(all(feature = "os", unix))]
+#[inline]
+pub(crate) fn os_size(size: usize) -> Option<usize> {
+    let page = os::page_size();
+    Some(size.max(1).checked_add(page - 1)? & !(page - 1))
+}

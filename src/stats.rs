@@ -1,0 +1,226 @@
+//! Statistics: a consistent snapshot of a heap, and the report shaped like CPython's
+//! `sys._debugmallocstats()`.
+//!
+//! This module holds plain data and formatting only; the heap fills a [`Stats`] while it holds its lock.
+
+use core::fmt::{self, Write};
+
+use crate::config::Config;
+use crate::size_class::{block_size, NUM_CLASSES, SMALL_MAX};
+
+/// Figures for one size class.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassStats {
+    /// Bytes per block.
+    pub block_size: usize,
+    /// Pools currently holding blocks of this class (partly or wholly used).
+    pub pools: usize,
+    /// Blocks handed out.
+    pub blocks_in_use: usize,
+    /// Blocks available in those pools without taking a new pool (freed or never carved).
+    pub blocks_available: usize,
+}
+
+/// A consistent snapshot of a heap's state, taken under its lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Bytes handed out and not yet freed: small blocks count their class size, large ones their size.
+    pub bytes_in_use: usize,
+    /// Highest `bytes_in_use` seen.
+    pub peak_bytes_in_use: usize,
+    /// Bytes held from sources: OS mappings (arenas and large blocks) plus the regions handed over.
+    pub bytes_reserved: usize,
+    /// Arenas held now.
+    pub arenas: usize,
+    /// Arenas ever taken from a source.
+    pub arenas_allocated_total: usize,
+    /// Arenas given back to their source.
+    pub arenas_reclaimed: usize,
+    /// Most arenas held at once.
+    pub arenas_highwater: usize,
+    /// Pools holding at least one block.
+    pub pools_in_use: usize,
+    /// Empty pools inside held arenas (recycled or never used).
+    pub pools_free: usize,
+    /// Large (non-pool) blocks in use.
+    pub large_blocks: usize,
+    /// Bytes in large blocks in use.
+    pub large_bytes: usize,
+    /// Blocks handed out so far (a reallocation that moves counts as one allocation and one deallocation).
+    pub allocations: u64,
+    /// Blocks taken back so far.
+    pub deallocations: u64,
+    /// Regions handed over with `add_region`.
+    pub regions: usize,
+    /// Pool and arena geometry.
+    pub config: Config,
+    /// Per-class figures, index = class.
+    pub classes: [ClassStats; NUM_CLASSES],
+}
+
+impl Stats {
+    pub(crate) fn empty(config: Config) -> Stats {
+        let mut classes = [ClassStats::default(); NUM_CLASSES];
+        for (i, c) in classes.iter_mut().enumerate() {
+            c.block_size = block_size(i);
+        }
+        Stats {
+            bytes_in_use: 0,
+            peak_bytes_in_use: 0,
+            bytes_reserved: 0,
+            arenas: 0,
+            arenas_allocated_total: 0,
+            arenas_reclaimed: 0,
+            arenas_highwater: 0,
+            pools_in_use: 0,
+            pools_free: 0,
+            large_blocks: 0,
+            large_bytes: 0,
+            allocations: 0,
+            deallocations: 0,
+            regions: 0,
+            config,
+            classes,
+        }
+    }
+
+    /// Bytes in small blocks handed out.
+    pub fn small_bytes_in_use(&self) -> usize {
+        self.classes.iter().map(|c| c.blocks_in_use * c.block_size).sum()
+    }
+
+    /// Writes the report: a per-class table and arena/pool totals, laid out like CPython's
+    /// `sys._debugmallocstats()`, followed by the large-block and counter totals.
+    pub fn write_report(&self, out: &mut dyn Write) -> fmt::Result {
+        let cfg = &self.config;
+        writeln!(out, "Small block threshold = {SMALL_MAX}, in {NUM_CLASSES} size classes.")?;
+        writeln!(out)?;
+        writeln!(out, "class   size   num pools   blocks in use  avail blocks")?;
+        writeln!(out, "-----   ----   ---------   -------------  ------------")?;
+        for (i, c) in self.classes.iter().enumerate() {
+            if c.pools > 0 {
+                writeln!(out, "{i:5}  {:5}  {:10}  {:14}  {:12}", c.block_size, c.pools, c.blocks_in_use, c.blocks_available)?;
+            }
+        }
+        writeln!(out)?;
+        line(out, "# arenas allocated total", self.arenas_allocated_total)?;
+        line(out, "# arenas reclaimed", self.arenas_reclaimed)?;
+        line(out, "# arenas highwater mark", self.arenas_highwater)?;
+        line(out, "# arenas allocated current", self.arenas)?;
+        let mut label = Label::default();
+        write!(label, "{} arenas * {} bytes/arena", self.arenas, cfg.arena_size())?;
+        line(out, label.as_str(), self.arenas * cfg.arena_size())?;
+        writeln!(out)?;
+        let in_blocks = self.small_bytes_in_use();
+        let avail: usize = self.classes.iter().map(|c| c.blocks_available * c.block_size).sum();
+        let unused = self.pools_free * cfg.pool_size();
+        let overhead = (self.pools_in_use * cfg.pool_size()).saturating_sub(in_blocks + avail);
+        line(out, "# bytes in allocated blocks", in_blocks)?;
+        line(out, "# bytes in available blocks", avail)?;
+        let mut label = Label::default();
+        write!(label, "{} unused pools * {} bytes", self.pools_free, cfg.pool_size())?;
+        line(out, label.as_str(), unused)?;
+        line(out, "# bytes lost to pool headers", overhead)?;
+        line(out, "Total", in_blocks + avail + unused + overhead)?;
+        writeln!(out)?;
+        line(out, "# large blocks in use", self.large_blocks)?;
+        line(out, "# bytes in large blocks", self.large_bytes)?;
+        line(out, "# bytes in use (small + large)", self.bytes_in_use)?;
+        line(out, "# peak bytes in use", self.peak_bytes_in_use)?;
+        line(out, "# bytes reserved from sources", self.bytes_reserved)?;
+        line(out, "# regions", self.regions)?;
+        line(out, "# allocations", self.allocations as usize)?;
+        line(out, "# deallocations", self.deallocations as usize)
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_report(f)
+    }
+}
+
+/// One `label = value` line of the report.
+fn line(out: &mut dyn Write, label: &str, value: usize) -> fmt::Result {
+    write!(out, "{label:<35}= ")?;
+    Grouped(value).write_padded(out, 20)?;
+    writeln!(out)
+}
+
+/// A number printed with `,` between groups of three digits, as CPython's report does.
+struct Grouped(usize);
+
+impl Grouped {
+    fn write_padded(&self, out: &mut dyn Write, width: usize) -> fmt::Result {
+        let mut digits = [0u8; 32];
+        let mut n = self.0;
+        let mut len = 0;
+        loop {
+            if len % 4 == 3 {
+                digits[len] = b',';
+                len += 1;
+            }
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for _ in len..width {
+            out.write_char(' ')?;
+        }
+        for &d in digits[..len].iter().rev() {
+            out.write_char(d as char)?;
+        }
+        Ok(())
+    }
+}
+
+/// A small fixed buffer for composing a label without allocating (the report may run inside the allocator's
+/// own user, e.g. a firmware with no other heap).
+struct Label {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl Default for Label {
+    fn default() -> Self {
+        Label { buf: [0; 48], len: 0 }
+    }
+}
+
+impl Label {
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl Write for Label {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.buf.len() - self.len;
+        // Truncate on a char boundary rather than fail: a label is cosmetic.
+        let mut take = s.len().min(room);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::String;
+
+    #[test]
+    fn numbers_are_grouped_like_cpython() {
+        for (n, want) in [(0, "0"), (999, "999"), (1000, "1,000"), (1048576, "1,048,576")] {
+            let mut s = String::new();
+            Grouped(n).write_padded(&mut s, 0).unwrap();
+            assert_eq!(s, want);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Shared test helpers: leaked regions, a seeded RNG, and a tracker that checks every live block.
+#![allow(dead_code)]
+
+use core::alloc::Layout;
+use core::ptr::NonNull;
+use poolgc::{BlockState, Heap};
+
+/// A fresh region of `len` bytes, leaked (the heap keeps it for the rest of the test), aligned to `align`.
+pub fn region(len: usize, align: usize) -> *mut u8 {
+    let layout = Layout::from_size_align(len, align).unwrap();
+    // SAFETY: non-zero size.
+    let p = unsafe { std::alloc::alloc(layout) };
+    assert!(!p.is_null());
+    p
+}
+
+/// xorshift64*: deterministic, allocation-free.
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Live blocks with the byte pattern each was filled with.
+#[derive(Default)]
+pub struct Tracker {
+    pub live: Vec<(NonNull<u8>, Layout, u8)>,
+}
+
+impl Tracker {
+    /// Records a new block: checks alignment and that it overlaps no live block, then fills it.
+    pub fn add(&mut self, p: NonNull<u8>, layout: Layout, fill: u8) {
+        let a = p.as_ptr() as usize;
+        assert_eq!(a % layout.align(), 0, "block {a:#x} misaligned for {layout:?}");
+        let end = a + layout.size().max(1);
+        for &(q, l, _) in &self.live {
+            let b = q.as_ptr() as usize;
+            assert!(end <= b || b + l.size().max(1) <= a, "block {a:#x}+{} overlaps {b:#x}+{}", layout.size(), l.size());
+        }
+        // SAFETY: the block is ours and `layout.size()` bytes long.
+        unsafe { p.as_ptr().write_bytes(fill, layout.size()) };
+        self.live.push((p, layout, fill));
+    }
+
+    /// Checks that block `i` still holds its pattern.
+    pub fn verify(&self, i: usize) {
+        let (p, l, fill) = self.live[i];
+        // SAFETY: live block of `l.size()` bytes.
+        let s = unsafe { core::slice::from_raw_parts(p.as_ptr(), l.size()) };
+        if let Some(k) = s.iter().position(|&b| b != fill) {
+            panic!("block {:p} ({l:?}) byte {k} is {:#x}, expected {fill:#x}", p.as_ptr(), s[k]);
+        }
+    }
+
+    pub fn verify_all(&self) {
+        for i in 0..self.live.len() {
+            self.verify(i);
+        }
+    }
+
+    /// Checks the heap's invariants and that it sees every small live block as in use.
+    pub fn check_heap(&self, heap: &Heap) {
+        heap.check().unwrap_or_else(|e| panic!("{e}"));
+        for &(p, l, _) in &self.live {
+            let st = heap.block_state(p.as_ptr());
+            if Heap::usable_size(l) <= poolgc::size_class::SMALL_MAX && l.align() <= poolgc::size_class::SMALL_MAX {
+                assert_eq!(st, BlockState::InUse, "live block {:p} ({l:?})", p.as_ptr());
+            } else {
+                assert_eq!(st, BlockState::NotInArena, "large block {:p} inside an arena", p.as_ptr());
+            }
+        }
+    }
+}
+
+/// Every size that matters to the size classes: each class boundary −1, 0, +1, and around the large limit.
+pub fn boundary_sizes() -> Vec<usize> {
+    let mut v = vec![0, 1];
+    for &bs in poolgc::size_class::CLASS_SIZE.iter() {
+        v.extend([bs - 1, bs, bs + 1]);
+    }
+    v.extend([1000, 4095, 4096, 4097, 65536, 100_000]);
+    v.sort_unstable();
+    v.dedup();
+    v
+}

@@ -1,0 +1,331 @@
+//! The `Heap` core on static regions: runs under Miri (`cargo +nightly miri test --test heap`).
+
+mod common;
+
+use common::{boundary_sizes, region, Rng, Tracker};
+use core::alloc::Layout;
+use poolgc::size_class::{block_size, class_of, effective_size, NUM_CLASSES, SMALL_MAX};
+use poolgc::{BlockState, Config, Heap, RegionError};
+
+/// Scales iteration counts down under Miri.
+const SCALE: usize = if cfg!(miri) { 1 } else { 10 };
+
+fn heap_with(len: usize, config: Config) -> Heap {
+    let mut h = Heap::empty(config);
+    // SAFETY: a fresh leaked allocation, used by nothing else.
+    unsafe { h.add_region(region(len, 4096), len).unwrap() };
+    h
+}
+
+#[test]
+fn every_class_boundary_allocates_fills_and_frees() {
+    let mut h = heap_with(1 << 20, Config::new(16 * 1024, 256 * 1024));
+    let mut t = Tracker::default();
+    for (i, &size) in boundary_sizes().iter().enumerate() {
+        let l = Layout::from_size_align(size, 1).unwrap();
+        let p = h.allocate(l).unwrap_or_else(|| panic!("size {size}"));
+        t.add(p, l, i as u8);
+        t.check_heap(&h);
+    }
+    t.verify_all();
+    let s = h.stats();
+    assert_eq!(s.bytes_in_use, t.live.iter().map(|&(_, l, _)| Heap::usable_size(l)).sum::<usize>());
+    for (p, l, _) in t.live.drain(..) {
+        unsafe { h.deallocate(p, l) };
+        h.check().unwrap();
+    }
+    assert_eq!(h.stats().bytes_in_use, 0);
+    assert_eq!(h.stats().pools_in_use, 0);
+}
+
+#[test]
+fn small_requests_land_in_their_class() {
+    let mut h = heap_with(1 << 20, Config::new(16 * 1024, 256 * 1024));
+    for size in 1..=SMALL_MAX {
+        let l = Layout::from_size_align(size, 1).unwrap();
+        let p = h.allocate(l).unwrap();
+        let c = class_of(effective_size(size, 1));
+        assert_eq!(h.stats().classes[c].blocks_in_use, 1, "size {size}");
+        assert_eq!(h.block_state(p.as_ptr()), BlockState::InUse);
+        unsafe { h.deallocate(p, l) };
+        assert_eq!(h.block_state(p.as_ptr()), BlockState::Free);
+    }
+    h.check().unwrap();
+}
+
+#[test]
+fn alignments_from_1_to_65536() {
+    let mut h = heap_with(4 << 20, Config::new(16 * 1024, 256 * 1024));
+    let mut t = Tracker::default();
+    let mut align = 1;
+    while align <= 65536 {
+        for size in [0, 1, 24, align, 512, 513, 3000] {
+            let l = Layout::from_size_align(size, align).unwrap();
+            let p = h.allocate(l).unwrap_or_else(|| panic!("size {size} align {align}"));
+            t.add(p, l, align.trailing_zeros() as u8);
+        }
+        t.check_heap(&h);
+        align *= 2;
+    }
+    t.verify_all();
+    for (p, l, _) in t.live.drain(..) {
+        unsafe { h.deallocate(p, l) };
+    }
+    h.check().unwrap();
+    assert_eq!(h.stats().bytes_in_use, 0);
+}
+
+#[test]
+fn over_aligned_small_requests_stay_in_pools() {
+    let mut h = heap_with(1 << 20, Config::new(16 * 1024, 256 * 1024));
+    for align in [32, 64, 128, 256, 512] {
+        let l = Layout::from_size_align(8, align).unwrap();
+        let p = h.allocate(l).unwrap();
+        assert_eq!(p.as_ptr() as usize % align, 0);
+        assert_eq!(h.block_state(p.as_ptr()), BlockState::InUse, "align {align} not pooled");
+        unsafe { h.deallocate(p, l) };
+    }
+    h.check().unwrap();
+}
+
+#[test]
+fn zeroed_memory_is_zero_even_when_recycled() {
+    let mut h = heap_with(256 * 1024, Config::SMALL);
+    for size in [1, 16, 100, 512, 600, 5000] {
+        let l = Layout::from_size_align(size, 8).unwrap();
+        let ps: Vec<_> = (0..8).map(|_| h.allocate(l).unwrap()).collect();
+        for p in &ps {
+            unsafe { p.as_ptr().write_bytes(0xAA, size) };
+        }
+        for p in ps {
+            unsafe { h.deallocate(p, l) };
+        }
+        for _ in 0..8 {
+            let p = h.allocate_zeroed(l).unwrap();
+            let s = unsafe { core::slice::from_raw_parts(p.as_ptr(), size) };
+            assert!(s.iter().all(|&b| b == 0), "size {size}");
+            unsafe { h.deallocate(p, l) };
+        }
+    }
+    h.check().unwrap();
+}
+
+#[test]
+fn realloc_keeps_contents_across_classes_and_into_large() {
+    let mut h = heap_with(1 << 20, Config::new(4096, 64 * 1024));
+    let l = Layout::from_size_align(1, 1).unwrap();
+    let mut p = h.allocate(l).unwrap();
+    let mut size = 1;
+    unsafe { *p.as_ptr() = 0 };
+    for new in [2, 15, 16, 17, 100, 512, 513, 4000, 70_000, 600, 100, 3, 1] {
+        let old_l = Layout::from_size_align(size, 1).unwrap();
+        p = unsafe { h.reallocate(p, old_l, new) }.unwrap();
+        let keep = size.min(new);
+        let s = unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), new) };
+        for (i, b) in s[..keep].iter().enumerate() {
+            assert_eq!(*b, i as u8, "byte {i} after {size} → {new}");
+        }
+        for (i, b) in s.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        size = new;
+        h.check().unwrap();
+    }
+    unsafe { h.deallocate(p, Layout::from_size_align(size, 1).unwrap()) };
+    h.check().unwrap();
+    assert_eq!(h.stats().bytes_in_use, 0);
+}
+
+#[test]
+fn realloc_in_place_within_a_class_and_on_small_shrinks() {
+    let mut h = heap_with(256 * 1024, Config::SMALL);
+    let l = Layout::from_size_align(100, 8).unwrap();
+    let p = h.allocate(l).unwrap();
+    let bs = block_size(class_of(effective_size(100, 8)));
+    // Growing inside the block's class: same address.
+    let q = unsafe { h.reallocate(p, l, bs) }.unwrap();
+    assert_eq!(p, q);
+    // Shrinking by less than 25%: same address (pymalloc's rule).
+    let l2 = Layout::from_size_align(bs, 8).unwrap();
+    let r = unsafe { h.reallocate(q, l2, bs * 3 / 4 + 1) }.unwrap();
+    assert_eq!(q, r);
+    // Shrinking by 25% or more: moves to a smaller class.
+    let l3 = Layout::from_size_align(bs * 3 / 4 + 1, 8).unwrap();
+    let s = unsafe { h.reallocate(r, l3, 8) }.unwrap();
+    assert_ne!(r, s);
+    unsafe { h.deallocate(s, Layout::from_size_align(8, 8).unwrap()) };
+    h.check().unwrap();
+    assert_eq!(h.stats().bytes_in_use, 0);
+}
+
+/// Fills a heap with `layout` blocks until it refuses; returns them.
+fn fill(h: &mut Heap, l: Layout) -> Vec<core::ptr::NonNull<u8>> {
+    let mut v = Vec::new();
+    while let Some(p) = h.allocate(l) {
+        v.push(p);
+    }
+    v
+}
+
+#[test]
+fn exhaustion_returns_none_then_recovers_to_the_same_count() {
+    for config in [Config::SMALL, Config::new(1024, 1024), Config::new(2048, 8192)] {
+        for size in [1, 32, 100, 512, 700, 3000] {
+            let mut h = heap_with(16 * 1024, config);
+            let l = Layout::from_size_align(size, 8).unwrap();
+            let first = fill(&mut h, l);
+            assert!(!first.is_empty(), "16 KiB heap holds no {size}-byte block with {config:?}");
+            assert!(h.allocate(l).is_none());
+            h.check().unwrap();
+            for p in &first {
+                unsafe { h.deallocate(*p, l) };
+            }
+            h.check().unwrap();
+            assert_eq!(h.stats().bytes_in_use, 0);
+            let second = fill(&mut h, l);
+            assert_eq!(first.len(), second.len(), "refill of {size}-byte blocks with {config:?}");
+            for p in second {
+                unsafe { h.deallocate(p, l) };
+            }
+            h.check().unwrap();
+        }
+    }
+}
+
+#[test]
+fn small_heap_is_mostly_usable() {
+    // A 16 KiB region with 1 KiB pools: at least 80% of it must be handed out as 32-byte blocks.
+    let mut h = heap_with(16 * 1024, Config::SMALL);
+    let l = Layout::from_size_align(32, 8).unwrap();
+    let n = fill(&mut h, l).len();
+    assert!(n * 32 >= 16 * 1024 * 8 / 10, "only {n} 32-byte blocks from 16 KiB");
+}
+
+#[test]
+fn several_regions_serve_and_refuse_overlap() {
+    let mut h = Heap::empty(Config::SMALL);
+    let a = region(8 * 1024, 1024);
+    let b = region(8 * 1024, 1024);
+    unsafe {
+        h.add_region(a, 8 * 1024).unwrap();
+        h.add_region(b, 8 * 1024).unwrap();
+        assert_eq!(h.add_region(a.add(100), 1000), Err(RegionError::Overlaps));
+        assert_eq!(h.add_region(region(64, 8), 64), Err(RegionError::TooSmall));
+    }
+    let l = Layout::from_size_align(64, 8).unwrap();
+    let v = fill(&mut h, l);
+    let in_a = v.iter().filter(|p| (p.as_ptr() as usize).wrapping_sub(a as usize) < 8 * 1024).count();
+    assert!(in_a > 0 && in_a < v.len(), "both regions used: {in_a} of {}", v.len());
+    assert_eq!(h.stats().regions, 2);
+    h.check().unwrap();
+}
+
+#[test]
+fn free_arenas_return_to_the_region_for_large_use() {
+    let mut h = heap_with(64 * 1024, Config::SMALL);
+    let small = Layout::from_size_align(64, 8).unwrap();
+    let v = fill(&mut h, small);
+    let big = Layout::from_size_align(20 * 1024, 8).unwrap();
+    assert!(h.allocate(big).is_none());
+    for p in v {
+        unsafe { h.deallocate(p, small) };
+    }
+    h.trim();
+    assert_eq!(h.stats().arenas, 0);
+    let p = h.allocate(big).expect("freed arenas serve a large block");
+    unsafe { h.deallocate(p, big) };
+    h.check().unwrap();
+}
+
+#[test]
+fn random_actions_keep_every_invariant() {
+    for (seed, config) in [(1, Config::SMALL), (2, Config::new(4096, 16 * 1024)), (3, Config::new(1024, 1024))] {
+        let mut h = heap_with(128 * 1024, config);
+        let mut t = Tracker::default();
+        let mut rng = Rng((seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        for step in 0..300 * SCALE {
+            let size = match rng.below(10) {
+                0 => rng.below(4000),
+                1 => 0,
+                _ => rng.below(SMALL_MAX + 1),
+            };
+            let max_shift = if rng.below(8) == 0 { 10 } else { 5 };
+            let align = 1 << rng.below(max_shift);
+            match rng.below(4) {
+                0 | 1 => {
+                    let l = Layout::from_size_align(size, align).unwrap();
+                    let zero = rng.below(2) == 0;
+                    let p = if zero { h.allocate_zeroed(l) } else { h.allocate(l) };
+                    if let Some(p) = p {
+                        if zero {
+                            let s = unsafe { core::slice::from_raw_parts(p.as_ptr(), size) };
+                            assert!(s.iter().all(|&b| b == 0), "step {step}: zeroed block not zero");
+                        }
+                        t.add(p, l, step as u8);
+                    }
+                }
+                2 if !t.live.is_empty() => {
+                    let i = rng.below(t.live.len());
+                    t.verify(i);
+                    let (p, l, _) = t.live.swap_remove(i);
+                    unsafe { h.deallocate(p, l) };
+                }
+                _ if !t.live.is_empty() => {
+                    let i = rng.below(t.live.len());
+                    t.verify(i);
+                    let (p, l, fill) = t.live.swap_remove(i);
+                    match unsafe { h.reallocate(p, l, size.max(1)) } {
+                        Some(q) => {
+                            let nl = Layout::from_size_align(size.max(1), l.align()).unwrap();
+                            let keep = l.size().min(nl.size());
+                            let s = unsafe { core::slice::from_raw_parts(q.as_ptr(), keep) };
+                            assert!(s.iter().all(|&b| b == fill), "step {step}: realloc lost content");
+                            t.add(q, nl, step as u8);
+                        }
+                        None => t.live.push((p, l, fill)),
+                    }
+                }
+                _ => {}
+            }
+            t.check_heap(&h);
+        }
+        t.verify_all();
+        for (p, l, _) in t.live.drain(..) {
+            unsafe { h.deallocate(p, l) };
+        }
+        h.check().unwrap();
+        assert_eq!(h.stats().bytes_in_use, 0);
+    }
+}
+
+#[test]
+fn stats_and_report_agree() {
+    let mut h = heap_with(256 * 1024, Config::SMALL);
+    let l = Layout::from_size_align(48, 8).unwrap();
+    let v: Vec<_> = (0..100).map(|_| h.allocate(l).unwrap()).collect();
+    let big = Layout::from_size_align(2000, 8).unwrap();
+    let b = h.allocate(big).unwrap();
+    let s = h.stats();
+    let c = class_of(48);
+    assert_eq!(s.classes[c].blocks_in_use, 100);
+    assert_eq!(s.large_blocks, 1);
+    assert_eq!(s.bytes_in_use, 100 * 48 + 2000);
+    assert_eq!(s.peak_bytes_in_use, s.bytes_in_use);
+    assert_eq!(s.regions, 1);
+    assert!(s.pools_in_use >= 100 * 48 / 1024);
+    let mut r = String::new();
+    s.write_report(&mut r).unwrap();
+    assert!(r.contains(&format!("in {NUM_CLASSES} size classes")), "{r}");
+    assert!(r.contains("# arenas allocated current"), "{r}");
+    let row = format!("{c:5}  {:5}", 48);
+    assert!(r.lines().any(|line| line.starts_with(&row) && line.trim_end().split_whitespace().nth(3) == Some("100")), "{r}");
+    for p in v {
+        unsafe { h.deallocate(p, l) };
+    }
+    unsafe { h.deallocate(b, big) };
+    let s = h.stats();
+    assert_eq!(s.bytes_in_use, 0);
+    assert_eq!(s.peak_bytes_in_use, 100 * 48 + 2000);
+    assert_eq!(s.allocations, 101);
+    assert_eq!(s.deallocations, 101);
+}
