@@ -74,7 +74,13 @@ pub(crate) struct Arenas {
 
 impl Arenas {
     pub const fn new() -> Self {
-        Arenas { buckets: [ptr::null_mut(); BUCKETS], nonempty: 0, all: ptr::null_mut(), count: 0, spare: ptr::null_mut() }
+        Arenas {
+            buckets: [ptr::null_mut(); BUCKETS],
+            nonempty: 0,
+            all: ptr::null_mut(),
+            count: 0,
+            spare: ptr::null_mut(),
+        }
     }
 
     /// Lays out a new arena in `[base, base + pools * pool_size)` and makes it available.
@@ -117,7 +123,10 @@ impl Arenas {
     /// # Safety
     /// The arena lists are well formed (as every method here keeps them).
     #[inline]
-    pub unsafe fn take_pool(&mut self, pool_size: usize) -> Option<(*mut PoolHeader, *mut ArenaHeader, bool, bool)> {
+    pub unsafe fn take_pool(
+        &mut self,
+        pool_size: usize,
+    ) -> Option<(*mut PoolHeader, *mut ArenaHeader, bool, bool)> {
         if self.nonempty == 0 {
             return None;
         }
@@ -132,7 +141,11 @@ impl Arenas {
             } else {
                 let i = (*a).next_fresh as usize;
                 (*a).next_fresh += 1;
-                ((*a).base.wrapping_add(i * pool_size).cast::<PoolHeader>(), true, (*a).fresh)
+                (
+                    (*a).base.wrapping_add(i * pool_size).cast::<PoolHeader>(),
+                    true,
+                    (*a).fresh,
+                )
             };
             if a == self.spare {
                 self.spare = ptr::null_mut();

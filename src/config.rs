@@ -36,12 +36,27 @@ impl Config {
     /// power of two of at least 1 KiB (a pool must hold its header and one 512-byte block) and at most
     /// 1 GiB; `arena_size` is a multiple of `pool_size`; and an arena has at most 65536 pools.
     pub const fn new(pool_size: usize, arena_size: usize) -> Config {
-        assert!(pool_size.is_power_of_two(), "pool_size must be a power of two");
-        assert!(pool_size >= 2 * SMALL_MAX, "pool_size must be at least 1 KiB");
+        assert!(
+            pool_size.is_power_of_two(),
+            "pool_size must be a power of two"
+        );
+        assert!(
+            pool_size >= 2 * SMALL_MAX,
+            "pool_size must be at least 1 KiB"
+        );
         assert!(pool_size <= 1 << 30, "pool_size must be at most 1 GiB");
-        assert!(arena_size >= pool_size && arena_size % pool_size == 0, "arena_size must be a multiple of pool_size");
-        assert!(arena_size / pool_size <= MAX_POOLS_PER_ARENA, "too many pools per arena");
-        Config { pool_size, arena_size }
+        assert!(
+            arena_size >= pool_size && arena_size % pool_size == 0,
+            "arena_size must be a multiple of pool_size"
+        );
+        assert!(
+            arena_size / pool_size <= MAX_POOLS_PER_ARENA,
+            "too many pools per arena"
+        );
+        Config {
+            pool_size,
+            arena_size,
+        }
     }
 
     /// Bytes per pool (a power of two; pools are aligned to it).

@@ -58,12 +58,16 @@ impl PoolAlloc {
 
     /// Like [`new`](PoolAlloc::new), with another geometry.
     pub const fn with_config(config: Config) -> Self {
-        PoolAlloc { heap: Lock::new(Heap::new(config)) }
+        PoolAlloc {
+            heap: Lock::new(Heap::new(config)),
+        }
     }
 
     /// Like [`empty`](PoolAlloc::empty), with another geometry.
     pub const fn empty_with_config(config: Config) -> Self {
-        PoolAlloc { heap: Lock::new(Heap::empty(config)) }
+        PoolAlloc {
+            heap: Lock::new(Heap::empty(config)),
+        }
     }
 
     /// Hands the memory `[start, start + len)` over to the allocator; several regions may be added.
@@ -143,24 +147,38 @@ impl fmt::Debug for PoolAlloc {
 unsafe impl GlobalAlloc for PoolAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.heap.lock().allocate(layout).map_or(ptr::null_mut(), NonNull::as_ptr)
+        self.heap
+            .lock()
+            .allocate(layout)
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: GlobalAlloc's contract: `ptr` came from this allocator with `layout` (hence non-null).
-        unsafe { self.heap.lock().deallocate(NonNull::new_unchecked(ptr), layout) }
+        unsafe {
+            self.heap
+                .lock()
+                .deallocate(NonNull::new_unchecked(ptr), layout)
+        }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        self.heap.lock().allocate_zeroed(layout).map_or(ptr::null_mut(), NonNull::as_ptr)
+        self.heap
+            .lock()
+            .allocate_zeroed(layout)
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: GlobalAlloc's contract: `ptr` is live with `layout`, and `new_size` is a valid size for it.
-        unsafe { self.heap.lock().reallocate(NonNull::new_unchecked(ptr), layout, new_size) }
-            .map_or(ptr::null_mut(), NonNull::as_ptr)
+        unsafe {
+            self.heap
+                .lock()
+                .reallocate(NonNull::new_unchecked(ptr), layout, new_size)
+        }
+        .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 }

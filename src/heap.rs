@@ -140,7 +140,11 @@ impl Heap {
     /// zeroed from the OS and was never used is not written again.
     pub fn allocate_zeroed(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         let e = effective_size(layout.size(), layout.align());
-        let (p, pristine) = if is_small(e) { self.alloc_small(class_of(e))? } else { self.alloc_large(layout)? };
+        let (p, pristine) = if is_small(e) {
+            self.alloc_small(class_of(e))?
+        } else {
+            self.alloc_large(layout)?
+        };
         if !pristine {
             // SAFETY: the block was just allocated with at least `layout.size()` bytes.
             unsafe { ptr::write_bytes(p.as_ptr(), 0, layout.size()) };
@@ -173,7 +177,12 @@ impl Heap {
     /// # Safety
     /// As for [`deallocate`](Heap::deallocate); `new_size` rounded up to `layout.align()` must not exceed
     /// `isize::MAX`.
-    pub unsafe fn reallocate(&mut self, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> Option<NonNull<u8>> {
+    pub unsafe fn reallocate(
+        &mut self,
+        ptr: NonNull<u8>,
+        layout: Layout,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
         let align = layout.align();
         // SAFETY: the caller guarantees the new size is a valid layout size for this alignment.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, align) };
@@ -303,7 +312,11 @@ impl Heap {
         // SAFETY: a pool taken from an arena is ours (pool 0 also carries the arena header); a pool that is
         // not new has an initialised header.
         unsafe {
-            let reserved = if (*arena).base == pool.cast::<u8>() { ARENA_RESERVED } else { POOL_HEADER };
+            let reserved = if (*arena).base == pool.cast::<u8>() {
+                ARENA_RESERVED
+            } else {
+                POOL_HEADER
+            };
             pool::init(pool, arena.cast(), class, reserved, ps, fresh, new);
             self.link_used(pool, class);
         }
@@ -344,7 +357,8 @@ impl Heap {
         unsafe {
             let size = (*a).ntotal as usize * ps;
             let base = NonNull::new_unchecked((*a).base);
-            self.sources.dealloc(base, Layout::from_size_align_unchecked(size, ps));
+            self.sources
+                .dealloc(base, Layout::from_size_align_unchecked(size, ps));
             self.counters.arenas_reclaimed += 1;
             size
         }

@@ -33,7 +33,12 @@ pub(crate) unsafe fn dealloc(src: &mut Sources, ptr: NonNull<u8>, layout: Layout
 /// # Safety
 /// `ptr` is a live large block of `layout`; `new_size` is non-zero and, rounded to `layout.align()`,
 /// does not overflow `isize`.
-pub(crate) unsafe fn resize(src: &mut Sources, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> Option<NonNull<u8>> {
+pub(crate) unsafe fn resize(
+    src: &mut Sources,
+    ptr: NonNull<u8>,
+    layout: Layout,
+    new_size: usize,
+) -> Option<NonNull<u8>> {
     #[cfg(all(feature = "os", unix))]
     {
         use crate::source::{os, os_size};

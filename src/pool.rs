@@ -105,7 +105,11 @@ pub(crate) unsafe fn init(
             capacity: capacity as u32,
             next_offset: first as u32,
             class: class as u16,
-            flags: if fresh { PoolFlags::FRESH } else { PoolFlags::empty() },
+            flags: if fresh {
+                PoolFlags::FRESH
+            } else {
+                PoolFlags::empty()
+            },
         });
     }
 }
@@ -129,7 +133,10 @@ pub(crate) unsafe fn take_block(pool: *mut PoolHeader, class: usize) -> (*mut u8
         }
         let off = (*pool).next_offset as usize;
         (*pool).next_offset = (off + block_size(class)) as u32;
-        (pool.cast::<u8>().wrapping_add(off), (*pool).flags.contains(PoolFlags::FRESH))
+        (
+            pool.cast::<u8>().wrapping_add(off),
+            (*pool).flags.contains(PoolFlags::FRESH),
+        )
     }
 }
 

@@ -82,7 +82,10 @@ mod tests {
             let c = class_of(e);
             assert!(block_size(c) >= size.max(1));
             if c > 0 {
-                assert!(block_size(c - 1) < size, "size {size} not in the smallest class");
+                assert!(
+                    block_size(c - 1) < size,
+                    "size {size} not in the smallest class"
+                );
             }
             assert_eq!(CLASS_SIZE[c], block_size(c));
         }

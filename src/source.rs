@@ -48,7 +48,14 @@ impl Region {
         // SAFETY: `[start, hdr)` lies inside the caller's span, is unused, and is at least 64 bytes long.
         unsafe { lla.init(start, hdr - begin) };
         // SAFETY: `hdr_ptr` is aligned for `Region` and `size_of::<Region>()` bytes from it lie inside the span.
-        unsafe { hdr_ptr.write(Region { next: ptr::null_mut(), start: begin, end: hdr, lla }) };
+        unsafe {
+            hdr_ptr.write(Region {
+                next: ptr::null_mut(),
+                start: begin,
+                end: hdr,
+                lla,
+            })
+        };
         NonNull::new(hdr_ptr)
     }
 
@@ -213,7 +220,12 @@ pub(crate) struct Sources {
 
 impl Sources {
     pub const fn new(use_os: bool) -> Self {
-        Sources { regions: ptr::null_mut(), nregions: 0, use_os: use_os && cfg!(all(feature = "os", unix)), reserved: 0 }
+        Sources {
+            regions: ptr::null_mut(),
+            nregions: 0,
+            use_os: use_os && cfg!(all(feature = "os", unix)),
+            reserved: 0,
+        }
     }
 
     /// Adds `[start, start + len)` as a region.
@@ -295,16 +307,28 @@ impl Sources {
         if !r.is_null() {
             // SAFETY: the span came from this region with this layout.
             unsafe { (*r).dealloc(ptr, layout) };
-            return;
-        }
-        #[cfg(all(feature = "os", unix))]
-        {
-            let size = os_size(layout.size()).unwrap_or(0);
-            // SAFETY: not in any region, so it is an OS mapping made by `alloc_os` with this rounded size.
-            unsafe { os::unmap(ptr, size) };
-            self.reserved -= size;
+        } else {
+            // SAFETY: not in any region, so it is an OS mapping made by `alloc_os` with this layout.
+            unsafe { self.dealloc_os(ptr, layout) };
         }
     }
+
+    /// # Safety
+    /// `ptr` is a live OS mapping made by `alloc_os(layout)`.
+    #[cfg(all(feature = "os", unix))]
+    unsafe fn dealloc_os(&mut self, ptr: NonNull<u8>, layout: Layout) {
+        let size = os_size(layout.size()).unwrap_or(0);
+        // SAFETY: forwarded contract; `alloc_os` mapped exactly this rounded size.
+        unsafe { os::unmap(ptr, size) };
+        self.reserved -= size;
+    }
+
+    /// Without an OS there are no OS mappings: nothing to do.
+    ///
+    /// # Safety
+    /// None.
+    #[cfg(not(all(feature = "os", unix)))]
+    unsafe fn dealloc_os(&mut self, _ptr: NonNull<u8>, _layout: Layout) {}
 }
 
 /// `size` rounded up to whole pages, as the OS maps it (`None` on overflow).

@@ -86,20 +86,36 @@ impl Stats {
 
     /// Bytes in small blocks handed out.
     pub fn small_bytes_in_use(&self) -> usize {
-        self.classes.iter().map(|c| c.blocks_in_use * c.block_size).sum()
+        self.classes
+            .iter()
+            .map(|c| c.blocks_in_use * c.block_size)
+            .sum()
     }
 
     /// Writes the report: a per-class table and arena/pool totals, laid out like CPython's
     /// `sys._debugmallocstats()`, followed by the large-block and counter totals.
     pub fn write_report(&self, out: &mut dyn Write) -> fmt::Result {
         let cfg = &self.config;
-        writeln!(out, "Small block threshold = {SMALL_MAX}, in {NUM_CLASSES} size classes.")?;
+        writeln!(
+            out,
+            "Small block threshold = {SMALL_MAX}, in {NUM_CLASSES} size classes."
+        )?;
         writeln!(out)?;
-        writeln!(out, "class   size   num pools   blocks in use  avail blocks")?;
-        writeln!(out, "-----   ----   ---------   -------------  ------------")?;
+        writeln!(
+            out,
+            "class   size   num pools   blocks in use  avail blocks"
+        )?;
+        writeln!(
+            out,
+            "-----   ----   ---------   -------------  ------------"
+        )?;
         for (i, c) in self.classes.iter().enumerate() {
             if c.pools > 0 {
-                writeln!(out, "{i:5}  {:5}  {:10}  {:14}  {:12}", c.block_size, c.pools, c.blocks_in_use, c.blocks_available)?;
+                writeln!(
+                    out,
+                    "{i:5}  {:5}  {:10}  {:14}  {:12}",
+                    c.block_size, c.pools, c.blocks_in_use, c.blocks_available
+                )?;
             }
         }
         writeln!(out)?;
@@ -108,17 +124,31 @@ impl Stats {
         line(out, "# arenas highwater mark", self.arenas_highwater)?;
         line(out, "# arenas allocated current", self.arenas)?;
         let mut label = Label::default();
-        write!(label, "{} arenas * {} bytes/arena", self.arenas, cfg.arena_size())?;
+        write!(
+            label,
+            "{} arenas * {} bytes/arena",
+            self.arenas,
+            cfg.arena_size()
+        )?;
         line(out, label.as_str(), self.arenas * cfg.arena_size())?;
         writeln!(out)?;
         let in_blocks = self.small_bytes_in_use();
-        let avail: usize = self.classes.iter().map(|c| c.blocks_available * c.block_size).sum();
+        let avail: usize = self
+            .classes
+            .iter()
+            .map(|c| c.blocks_available * c.block_size)
+            .sum();
         let unused = self.pools_free * cfg.pool_size();
         let overhead = (self.pools_in_use * cfg.pool_size()).saturating_sub(in_blocks + avail);
         line(out, "# bytes in allocated blocks", in_blocks)?;
         line(out, "# bytes in available blocks", avail)?;
         let mut label = Label::default();
-        write!(label, "{} unused pools * {} bytes", self.pools_free, cfg.pool_size())?;
+        write!(
+            label,
+            "{} unused pools * {} bytes",
+            self.pools_free,
+            cfg.pool_size()
+        )?;
         line(out, label.as_str(), unused)?;
         line(out, "# bytes lost to pool headers", overhead)?;
         line(out, "Total", in_blocks + avail + unused + overhead)?;
@@ -186,7 +216,10 @@ struct Label {
 
 impl Default for Label {
     fn default() -> Self {
-        Label { buf: [0; 48], len: 0 }
+        Label {
+            buf: [0; 48],
+            len: 0,
+        }
     }
 }
 
@@ -217,7 +250,12 @@ mod tests {
 
     #[test]
     fn numbers_are_grouped_like_cpython() {
-        for (n, want) in [(0, "0"), (999, "999"), (1000, "1,000"), (1048576, "1,048,576")] {
+        for (n, want) in [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (1048576, "1,048,576"),
+        ] {
             let mut s = String::new();
             Grouped(n).write_padded(&mut s, 0).unwrap();
             assert_eq!(s, want);

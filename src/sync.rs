@@ -45,7 +45,10 @@ mod imp {
 
     impl<T> Lock<T> {
         pub fn new(value: T) -> Self {
-            Lock { locked: AtomicBool::new(false), value: UnsafeCell::new(value) }
+            Lock {
+                locked: AtomicBool::new(false),
+                value: UnsafeCell::new(value),
+            }
         }
         pub fn lock(&self) -> LockGuard<'_, T> {
             while self
@@ -55,7 +58,10 @@ mod imp {
             {
                 loom::thread::yield_now();
             }
-            LockGuard { lock: self, ptr: self.value.get_mut() }
+            LockGuard {
+                lock: self,
+                ptr: self.value.get_mut(),
+            }
         }
     }
     impl<T> Deref for LockGuard<'_, T> {

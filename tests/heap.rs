@@ -7,8 +7,8 @@ use core::alloc::Layout;
 use poolgc::size_class::{block_size, class_of, effective_size, NUM_CLASSES, SMALL_MAX};
 use poolgc::{BlockState, Config, Heap, RegionError};
 
-/// Scales iteration counts down under Miri.
-const SCALE: usize = if cfg!(miri) { 1 } else { 10 };
+/// Steps of the random-action test (Miri is ~1000× slower).
+const STEPS: usize = if cfg!(miri) { 60 } else { 3000 };
 
 fn heap_with(len: usize, config: Config) -> Heap {
     let mut h = Heap::empty(config);
@@ -29,7 +29,13 @@ fn every_class_boundary_allocates_fills_and_frees() {
     }
     t.verify_all();
     let s = h.stats();
-    assert_eq!(s.bytes_in_use, t.live.iter().map(|&(_, l, _)| Heap::usable_size(l)).sum::<usize>());
+    assert_eq!(
+        s.bytes_in_use,
+        t.live
+            .iter()
+            .map(|&(_, l, _)| Heap::usable_size(l))
+            .sum::<usize>()
+    );
     for (p, l, _) in t.live.drain(..) {
         unsafe { h.deallocate(p, l) };
         h.check().unwrap();
@@ -61,7 +67,9 @@ fn alignments_from_1_to_65536() {
     while align <= 65536 {
         for size in [0, 1, 24, align, 512, 513, 3000] {
             let l = Layout::from_size_align(size, align).unwrap();
-            let p = h.allocate(l).unwrap_or_else(|| panic!("size {size} align {align}"));
+            let p = h
+                .allocate(l)
+                .unwrap_or_else(|| panic!("size {size} align {align}"));
             t.add(p, l, align.trailing_zeros() as u8);
         }
         t.check_heap(&h);
@@ -82,7 +90,11 @@ fn over_aligned_small_requests_stay_in_pools() {
         let l = Layout::from_size_align(8, align).unwrap();
         let p = h.allocate(l).unwrap();
         assert_eq!(p.as_ptr() as usize % align, 0);
-        assert_eq!(h.block_state(p.as_ptr()), BlockState::InUse, "align {align} not pooled");
+        assert_eq!(
+            h.block_state(p.as_ptr()),
+            BlockState::InUse,
+            "align {align} not pooled"
+        );
         unsafe { h.deallocate(p, l) };
     }
     h.check().unwrap();
@@ -169,12 +181,19 @@ fn fill(h: &mut Heap, l: Layout) -> Vec<core::ptr::NonNull<u8>> {
 
 #[test]
 fn exhaustion_returns_none_then_recovers_to_the_same_count() {
-    for config in [Config::SMALL, Config::new(1024, 1024), Config::new(2048, 8192)] {
+    for config in [
+        Config::SMALL,
+        Config::new(1024, 1024),
+        Config::new(2048, 8192),
+    ] {
         for size in [1, 32, 100, 512, 700, 3000] {
             let mut h = heap_with(16 * 1024, config);
             let l = Layout::from_size_align(size, 8).unwrap();
             let first = fill(&mut h, l);
-            assert!(!first.is_empty(), "16 KiB heap holds no {size}-byte block with {config:?}");
+            assert!(
+                !first.is_empty(),
+                "16 KiB heap holds no {size}-byte block with {config:?}"
+            );
             assert!(h.allocate(l).is_none());
             h.check().unwrap();
             for p in &first {
@@ -183,7 +202,11 @@ fn exhaustion_returns_none_then_recovers_to_the_same_count() {
             h.check().unwrap();
             assert_eq!(h.stats().bytes_in_use, 0);
             let second = fill(&mut h, l);
-            assert_eq!(first.len(), second.len(), "refill of {size}-byte blocks with {config:?}");
+            assert_eq!(
+                first.len(),
+                second.len(),
+                "refill of {size}-byte blocks with {config:?}"
+            );
             for p in second {
                 unsafe { h.deallocate(p, l) };
             }
@@ -198,7 +221,10 @@ fn small_heap_is_mostly_usable() {
     let mut h = heap_with(16 * 1024, Config::SMALL);
     let l = Layout::from_size_align(32, 8).unwrap();
     let n = fill(&mut h, l).len();
-    assert!(n * 32 >= 16 * 1024 * 8 / 10, "only {n} 32-byte blocks from 16 KiB");
+    assert!(
+        n * 32 >= 16 * 1024 * 8 / 10,
+        "only {n} 32-byte blocks from 16 KiB"
+    );
 }
 
 #[test]
@@ -214,8 +240,15 @@ fn several_regions_serve_and_refuse_overlap() {
     }
     let l = Layout::from_size_align(64, 8).unwrap();
     let v = fill(&mut h, l);
-    let in_a = v.iter().filter(|p| (p.as_ptr() as usize).wrapping_sub(a as usize) < 8 * 1024).count();
-    assert!(in_a > 0 && in_a < v.len(), "both regions used: {in_a} of {}", v.len());
+    let in_a = v
+        .iter()
+        .filter(|p| (p.as_ptr() as usize).wrapping_sub(a as usize) < 8 * 1024)
+        .count();
+    assert!(
+        in_a > 0 && in_a < v.len(),
+        "both regions used: {in_a} of {}",
+        v.len()
+    );
     assert_eq!(h.stats().regions, 2);
     h.check().unwrap();
 }
@@ -239,11 +272,15 @@ fn free_arenas_return_to_the_region_for_large_use() {
 
 #[test]
 fn random_actions_keep_every_invariant() {
-    for (seed, config) in [(1, Config::SMALL), (2, Config::new(4096, 16 * 1024)), (3, Config::new(1024, 1024))] {
+    for (seed, config) in [
+        (1, Config::SMALL),
+        (2, Config::new(4096, 16 * 1024)),
+        (3, Config::new(1024, 1024)),
+    ] {
         let mut h = heap_with(128 * 1024, config);
         let mut t = Tracker::default();
         let mut rng = Rng((seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        for step in 0..300 * SCALE {
+        for step in 0..STEPS {
             let size = match rng.below(10) {
                 0 => rng.below(4000),
                 1 => 0,
@@ -255,11 +292,18 @@ fn random_actions_keep_every_invariant() {
                 0 | 1 => {
                     let l = Layout::from_size_align(size, align).unwrap();
                     let zero = rng.below(2) == 0;
-                    let p = if zero { h.allocate_zeroed(l) } else { h.allocate(l) };
+                    let p = if zero {
+                        h.allocate_zeroed(l)
+                    } else {
+                        h.allocate(l)
+                    };
                     if let Some(p) = p {
                         if zero {
                             let s = unsafe { core::slice::from_raw_parts(p.as_ptr(), size) };
-                            assert!(s.iter().all(|&b| b == 0), "step {step}: zeroed block not zero");
+                            assert!(
+                                s.iter().all(|&b| b == 0),
+                                "step {step}: zeroed block not zero"
+                            );
                         }
                         t.add(p, l, step as u8);
                     }
@@ -279,7 +323,10 @@ fn random_actions_keep_every_invariant() {
                             let nl = Layout::from_size_align(size.max(1), l.align()).unwrap();
                             let keep = l.size().min(nl.size());
                             let s = unsafe { core::slice::from_raw_parts(q.as_ptr(), keep) };
-                            assert!(s.iter().all(|&b| b == fill), "step {step}: realloc lost content");
+                            assert!(
+                                s.iter().all(|&b| b == fill),
+                                "step {step}: realloc lost content"
+                            );
                             t.add(q, nl, step as u8);
                         }
                         None => t.live.push((p, l, fill)),
@@ -318,7 +365,11 @@ fn stats_and_report_agree() {
     assert!(r.contains(&format!("in {NUM_CLASSES} size classes")), "{r}");
     assert!(r.contains("# arenas allocated current"), "{r}");
     let row = format!("{c:5}  {:5}", 48);
-    assert!(r.lines().any(|line| line.starts_with(&row) && line.trim_end().split_whitespace().nth(3) == Some("100")), "{r}");
+    assert!(
+        r.lines()
+            .any(|line| line.starts_with(&row) && line.split_whitespace().nth(3) == Some("100")),
+        "{r}"
+    );
     for p in v {
         unsafe { h.deallocate(p, l) };
     }

@@ -6,9 +6,9 @@
 use core::fmt;
 
 use super::Heap;
+use crate::arena::ARENA_RESERVED;
 use crate::arena::{bucket_of, ArenaHeader, BUCKETS, NO_BUCKET};
 use crate::pool::{first_offset, PoolHeader, POOL_HEADER};
-use crate::arena::ARENA_RESERVED;
 use crate::size_class::{block_size, NUM_CLASSES};
 
 /// An invariant that `Heap::check` found broken: what, and the address of the structure concerned.
@@ -61,7 +61,10 @@ impl Heap {
         while !a.is_null() {
             arenas += 1;
             if arenas > self.arenas.count {
-                return fail("more arenas on the all-arena list than counted (cycle?)", a.addr());
+                return fail(
+                    "more arenas on the all-arena list than counted (cycle?)",
+                    a.addr(),
+                );
             }
             // SAFETY: arenas reachable from the all-list are live (the walk is bounded by the count).
             let ar = unsafe { &*a };
@@ -81,7 +84,10 @@ impl Heap {
                 recycled += 1;
                 let off = p.addr().wrapping_sub(ar.base.addr());
                 if recycled > ar.ntotal || off % ps != 0 || off / ps >= ar.next_fresh as usize {
-                    return fail("free-pool list entry outside its arena's used pools", p.addr());
+                    return fail(
+                        "free-pool list entry outside its arena's used pools",
+                        p.addr(),
+                    );
                 }
                 // SAFETY: the pool lies in a used pool slot of this live arena, so its header is initialised.
                 let pool = unsafe { &*p };
@@ -93,9 +99,16 @@ impl Heap {
             if ar.nfree != recycled + (ar.ntotal - ar.next_fresh) {
                 return fail("arena free-pool count disagrees with its lists", a.addr());
             }
-            let want = if ar.nfree == 0 { NO_BUCKET } else { bucket_of(ar.nfree, ar.ntotal) };
+            let want = if ar.nfree == 0 {
+                NO_BUCKET
+            } else {
+                bucket_of(ar.nfree, ar.ntotal)
+            };
             if ar.bucket != want {
-                return fail("arena in the wrong bucket for its free-pool count", a.addr());
+                return fail(
+                    "arena in the wrong bucket for its free-pool count",
+                    a.addr(),
+                );
             }
             if ar.nfree > 0 {
                 with_free += 1;
@@ -210,7 +223,10 @@ impl Heap {
             while !a.is_null() {
                 total += 1;
                 if total > with_free {
-                    return fail("more arenas on bucket lists than arenas with free pools", a.addr());
+                    return fail(
+                        "more arenas on bucket lists than arenas with free pools",
+                        a.addr(),
+                    );
                 }
                 // SAFETY: arenas on bucket lists are live (walk bounded above).
                 let ar = unsafe { &*a };
@@ -234,19 +250,32 @@ impl Heap {
         while !p.is_null() {
             n += 1;
             if n > want {
-                return fail("used list holds a pool that is not partly used (or a cycle)", p.addr());
+                return fail(
+                    "used list holds a pool that is not partly used (or a cycle)",
+                    p.addr(),
+                );
             }
             // SAFETY: the count bound above means `p` is one of the partly used pools counted in the arena
             // walk, or we stop at the first extra one before dereferencing a second.
             let pool = unsafe { &*p };
-            if pool.class as usize != class || pool.prev != prev || pool.in_use == 0 || pool.in_use >= pool.capacity {
-                return fail("used list entry of the wrong class, state or back link", p.addr());
+            if pool.class as usize != class
+                || pool.prev != prev
+                || pool.in_use == 0
+                || pool.in_use >= pool.capacity
+            {
+                return fail(
+                    "used list entry of the wrong class, state or back link",
+                    p.addr(),
+                );
             }
             prev = p;
             p = pool.next;
         }
         if n != want {
-            return fail("a partly used pool is missing from its class's used list", class);
+            return fail(
+                "a partly used pool is missing from its class's used list",
+                class,
+            );
         }
         Ok(())
     }
@@ -269,9 +298,15 @@ impl Heap {
                 // SAFETY: pools below next_fresh have initialised headers.
                 let pool = unsafe { &*p };
                 let reserved = if i == 0 { ARENA_RESERVED } else { POOL_HEADER };
-                let (first, bs) = (first_offset(reserved, pool.class as usize), block_size(pool.class as usize));
+                let (first, bs) = (
+                    first_offset(reserved, pool.class as usize),
+                    block_size(pool.class as usize),
+                );
                 let off = addr - p.addr();
-                if off < first || (off - first) % bs != 0 || (off - first) / bs >= pool.capacity as usize {
+                if off < first
+                    || (off - first) % bs != 0
+                    || (off - first) / bs >= pool.capacity as usize
+                {
                     return BlockState::NotABlock;
                 }
                 if pool.in_use == 0 {

@@ -38,11 +38,20 @@ impl Tracker {
     /// Records a new block: checks alignment and that it overlaps no live block, then fills it.
     pub fn add(&mut self, p: NonNull<u8>, layout: Layout, fill: u8) {
         let a = p.as_ptr() as usize;
-        assert_eq!(a % layout.align(), 0, "block {a:#x} misaligned for {layout:?}");
+        assert_eq!(
+            a % layout.align(),
+            0,
+            "block {a:#x} misaligned for {layout:?}"
+        );
         let end = a + layout.size().max(1);
         for &(q, l, _) in &self.live {
             let b = q.as_ptr() as usize;
-            assert!(end <= b || b + l.size().max(1) <= a, "block {a:#x}+{} overlaps {b:#x}+{}", layout.size(), l.size());
+            assert!(
+                end <= b || b + l.size().max(1) <= a,
+                "block {a:#x}+{} overlaps {b:#x}+{}",
+                layout.size(),
+                l.size()
+            );
         }
         // SAFETY: the block is ours and `layout.size()` bytes long.
         unsafe { p.as_ptr().write_bytes(fill, layout.size()) };
@@ -55,7 +64,11 @@ impl Tracker {
         // SAFETY: live block of `l.size()` bytes.
         let s = unsafe { core::slice::from_raw_parts(p.as_ptr(), l.size()) };
         if let Some(k) = s.iter().position(|&b| b != fill) {
-            panic!("block {:p} ({l:?}) byte {k} is {:#x}, expected {fill:#x}", p.as_ptr(), s[k]);
+            panic!(
+                "block {:p} ({l:?}) byte {k} is {:#x}, expected {fill:#x}",
+                p.as_ptr(),
+                s[k]
+            );
         }
     }
 
@@ -70,10 +83,17 @@ impl Tracker {
         heap.check().unwrap_or_else(|e| panic!("{e}"));
         for &(p, l, _) in &self.live {
             let st = heap.block_state(p.as_ptr());
-            if Heap::usable_size(l) <= poolgc::size_class::SMALL_MAX && l.align() <= poolgc::size_class::SMALL_MAX {
+            if Heap::usable_size(l) <= poolgc::size_class::SMALL_MAX
+                && l.align() <= poolgc::size_class::SMALL_MAX
+            {
                 assert_eq!(st, BlockState::InUse, "live block {:p} ({l:?})", p.as_ptr());
             } else {
-                assert_eq!(st, BlockState::NotInArena, "large block {:p} inside an arena", p.as_ptr());
+                assert_eq!(
+                    st,
+                    BlockState::NotInArena,
+                    "large block {:p} inside an arena",
+                    p.as_ptr()
+                );
             }
         }
     }

@@ -1,0 +1,254 @@
+//! The `GlobalAlloc` contract, through `PoolAlloc` values (not the process's global allocator).
+
+mod common;
+
+use common::{boundary_sizes, region, Rng, Tracker};
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::NonNull;
+use poolgc::{Config, PoolAlloc, RegionError};
+
+fn static_alloc(len: usize, config: Config) -> PoolAlloc {
+    let a = PoolAlloc::empty_with_config(config);
+    unsafe { a.add_region(region(len, 4096), len) };
+    a
+}
+
+fn alloc(a: &PoolAlloc, l: Layout) -> Option<NonNull<u8>> {
+    NonNull::new(unsafe { a.alloc(l) })
+}
+
+#[test]
+fn boundaries_and_alignments_through_global_alloc() {
+    let a = static_alloc(8 << 20, Config::new(16 * 1024, 256 * 1024));
+    let mut t = Tracker::default();
+    let mut align = 1;
+    while align <= 65536 {
+        for &size in boundary_sizes()
+            .iter()
+            .step_by(if cfg!(miri) { 7 } else { 1 })
+        {
+            let l = Layout::from_size_align(size, align).unwrap();
+            let p = alloc(&a, l).unwrap_or_else(|| panic!("size {size} align {align}"));
+            t.add(p, l, size as u8);
+        }
+        t.verify_all();
+        a.with_heap(|h| t.check_heap(h));
+        for (p, l, _) in t.live.drain(..) {
+            unsafe { a.dealloc(p.as_ptr(), l) };
+        }
+        align *= if cfg!(miri) { 16 } else { 2 };
+    }
+    a.check().unwrap();
+    assert_eq!(a.stats().bytes_in_use, 0);
+}
+
+#[test]
+fn alloc_zeroed_is_zero_and_realloc_keeps_contents() {
+    let a = static_alloc(1 << 20, Config::SMALL);
+    for size in [0, 1, 31, 32, 511, 512, 513, 9000] {
+        let l = Layout::from_size_align(size, 16).unwrap();
+        let junk = alloc(&a, l).unwrap();
+        unsafe { junk.as_ptr().write_bytes(0x5A, size) };
+        unsafe { a.dealloc(junk.as_ptr(), l) };
+        let p = unsafe { a.alloc_zeroed(l) };
+        assert!(!p.is_null());
+        assert!(
+            unsafe { core::slice::from_raw_parts(p, size) }
+                .iter()
+                .all(|&b| b == 0),
+            "size {size}"
+        );
+        for (i, b) in unsafe { core::slice::from_raw_parts_mut(p, size) }
+            .iter_mut()
+            .enumerate()
+        {
+            *b = i as u8;
+        }
+        let mut q = p;
+        let mut cur = size;
+        for new in [size + 1, size * 2 + 600, 3, 1] {
+            q = unsafe { a.realloc(q, Layout::from_size_align(cur, 16).unwrap(), new) };
+            assert!(!q.is_null());
+            let keep = cur.min(new).min(size);
+            let s = unsafe { core::slice::from_raw_parts(q, keep) };
+            assert!(
+                s.iter().enumerate().all(|(i, &b)| b == i as u8),
+                "{size}: {cur} → {new}"
+            );
+            cur = new;
+        }
+        unsafe { a.dealloc(q, Layout::from_size_align(cur, 16).unwrap()) };
+    }
+    a.check().unwrap();
+    assert_eq!(a.stats().bytes_in_use, 0);
+}
+
+#[test]
+fn exhaustion_gives_null_never_panics_and_recovers() {
+    let a = static_alloc(16 * 1024, Config::SMALL);
+    let mut rng = Rng(7);
+    let mut live = Vec::new();
+    // Mixed sizes until the heap says no, many times in a row.
+    let mut refusals = 0;
+    while refusals < 50 {
+        let l = Layout::from_size_align(1 + rng.below(2000), 8).unwrap();
+        match alloc(&a, l) {
+            Some(p) => live.push((p, l)),
+            None => refusals += 1,
+        }
+    }
+    a.check().unwrap();
+    for (p, l) in live.drain(..) {
+        unsafe { a.dealloc(p.as_ptr(), l) };
+    }
+    let l = Layout::from_size_align(24, 8).unwrap();
+    let count = |a: &PoolAlloc, live: &mut Vec<NonNull<u8>>| {
+        while let Some(p) = alloc(a, l) {
+            live.push(p);
+        }
+        live.len()
+    };
+    let mut small = Vec::new();
+    let n1 = count(&a, &mut small);
+    for p in small.drain(..) {
+        unsafe { a.dealloc(p.as_ptr(), l) };
+    }
+    let n2 = count(&a, &mut small);
+    assert_eq!(n1, n2);
+    assert!(n1 > 300, "{n1}");
+    // A request larger than the whole heap, and one so large its size overflows when rounded.
+    assert!(alloc(&a, Layout::from_size_align(1 << 20, 8).unwrap()).is_none());
+    assert!(alloc(
+        &a,
+        Layout::from_size_align(isize::MAX as usize - 4096, 4096).unwrap()
+    )
+    .is_none());
+    a.check().unwrap();
+}
+
+#[test]
+fn try_add_region_reports_errors() {
+    let a = PoolAlloc::empty();
+    assert!(
+        alloc(&a, Layout::new::<u64>()).is_none(),
+        "an empty allocator has nothing to give"
+    );
+    let r = region(4096, 64);
+    assert_eq!(
+        unsafe { a.try_add_region(r, 16) },
+        Err(RegionError::TooSmall)
+    );
+    unsafe { a.try_add_region(r, 4096) }.unwrap();
+    assert_eq!(
+        unsafe { a.try_add_region(r.add(8), 100) },
+        Err(RegionError::Overlaps)
+    );
+    assert!(alloc(&a, Layout::new::<u64>()).is_some());
+}
+
+#[test]
+fn two_threads_with_cross_thread_frees() {
+    use std::sync::mpsc;
+    let a: &'static PoolAlloc = Box::leak(Box::new(static_alloc(
+        4 << 20,
+        Config::new(4096, 64 * 1024),
+    )));
+    let rounds = if cfg!(miri) { 50 } else { 20_000 };
+    struct Block(*mut u8, Layout);
+    // SAFETY: the block is owned by whoever holds the message; the allocator is shared and thread-safe.
+    unsafe impl Send for Block {}
+    let (tx, rx) = mpsc::sync_channel::<Block>(256);
+    let producer = std::thread::spawn(move || {
+        let mut rng = Rng(11);
+        for i in 0..rounds {
+            let l = Layout::from_size_align(1 + rng.below(700), 8).unwrap();
+            let p = alloc(a, l).expect("4 MiB is plenty");
+            unsafe { p.as_ptr().write_bytes(i as u8, l.size()) };
+            tx.send(Block(p.as_ptr(), l)).unwrap();
+        }
+    });
+    let consumer = std::thread::spawn(move || {
+        let mut own = Vec::new();
+        let mut rng = Rng(13);
+        for (i, Block(p, l)) in rx.into_iter().enumerate() {
+            assert!(unsafe { core::slice::from_raw_parts(p, l.size()) }
+                .iter()
+                .all(|&b| b == i as u8));
+            unsafe { a.dealloc(p, l) };
+            let ol = Layout::from_size_align(1 + rng.below(300), 8).unwrap();
+            own.push((alloc(a, ol).unwrap(), ol));
+            if own.len() > 64 {
+                let (q, ql) = own.swap_remove(rng.below(own.len()));
+                unsafe { a.dealloc(q.as_ptr(), ql) };
+            }
+        }
+        for (q, ql) in own {
+            unsafe { a.dealloc(q.as_ptr(), ql) };
+        }
+    });
+    producer.join().unwrap();
+    consumer.join().unwrap();
+    a.check().unwrap();
+    assert_eq!(a.stats().bytes_in_use, 0);
+}
+
+#[cfg(all(feature = "os", unix, not(miri)))]
+mod hosted {
+    use super::*;
+
+    #[test]
+    fn grows_from_the_os_and_gives_arenas_back() {
+        let a = PoolAlloc::new();
+        let l = Layout::from_size_align(64, 8).unwrap();
+        let v: Vec<_> = (0..100_000).map(|_| alloc(&a, l).unwrap()).collect();
+        let s = a.stats();
+        assert!(s.arenas >= 6, "{} arenas for 6.4 MB", s.arenas);
+        assert!(s.bytes_reserved >= s.arenas * 1024 * 1024);
+        for p in v {
+            unsafe { a.dealloc(p.as_ptr(), l) };
+        }
+        let s = a.stats();
+        assert_eq!(s.arenas, 1, "all but the spare arena go back");
+        assert_eq!(s.arenas_reclaimed + 1, s.arenas_allocated_total);
+        assert!(a.trim() > 0);
+        assert_eq!(a.stats().bytes_reserved, 0);
+        a.check().unwrap();
+    }
+
+    #[test]
+    fn large_blocks_are_mapped_and_remapped() {
+        let a = PoolAlloc::new();
+        let l = Layout::from_size_align(100_000, 8).unwrap();
+        let p = unsafe { a.alloc_zeroed(l) };
+        assert!(unsafe { core::slice::from_raw_parts(p, 100_000) }
+            .iter()
+            .all(|&b| b == 0));
+        unsafe { p.write_bytes(7, 100_000) };
+        let q = unsafe { a.realloc(p, l, 50 << 20) };
+        assert!(unsafe { core::slice::from_raw_parts(q, 100_000) }
+            .iter()
+            .all(|&b| b == 7));
+        assert!(a.stats().bytes_reserved >= 50 << 20);
+        let big = Layout::from_size_align(50 << 20, 8).unwrap();
+        let r = unsafe { a.realloc(q, big, 100) };
+        assert!(unsafe { core::slice::from_raw_parts(r, 100) }
+            .iter()
+            .all(|&b| b == 7));
+        unsafe { a.dealloc(r, Layout::from_size_align(100, 8).unwrap()) };
+        assert_eq!(a.stats().large_blocks, 0);
+        a.trim();
+        assert_eq!(a.stats().bytes_reserved, 0);
+    }
+
+    #[test]
+    fn huge_alignment_from_the_os() {
+        let a = PoolAlloc::new();
+        for align in [4096, 1 << 16, 1 << 21] {
+            let l = Layout::from_size_align(10, align).unwrap();
+            let p = alloc(&a, l).unwrap();
+            assert_eq!(p.as_ptr() as usize % align, 0);
+            unsafe { a.dealloc(p.as_ptr(), l) };
+        }
+        assert_eq!(a.stats().bytes_reserved, 0);
+    }
+}
