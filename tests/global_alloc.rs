@@ -2,15 +2,18 @@
 
 mod common;
 
-use common::{boundary_sizes, region, Rng, Tracker};
+use common::{boundary_sizes, Region, Rng, Tracker};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
 use poolgc::{Config, PoolAlloc, RegionError};
 
-fn static_alloc(len: usize, config: Config) -> PoolAlloc {
+/// An allocator over a fresh region; keep the region alive (`let (a, _r) = ...`) while it is used.
+fn static_alloc(len: usize, config: Config) -> (PoolAlloc, Region) {
+    let r = Region::new(len, 4096);
     let a = PoolAlloc::empty_with_config(config);
-    unsafe { a.add_region(region(len, 4096), len) };
-    a
+    // SAFETY: a fresh allocation, used by nothing else, outliving the allocator's use.
+    unsafe { a.add_region(r.ptr(), len) };
+    (a, r)
 }
 
 fn alloc(a: &PoolAlloc, l: Layout) -> Option<NonNull<u8>> {
@@ -19,7 +22,7 @@ fn alloc(a: &PoolAlloc, l: Layout) -> Option<NonNull<u8>> {
 
 #[test]
 fn boundaries_and_alignments_through_global_alloc() {
-    let a = static_alloc(8 << 20, Config::new(16 * 1024, 256 * 1024));
+    let (a, _r) = static_alloc(8 << 20, Config::new(16 * 1024, 256 * 1024));
     let mut t = Tracker::default();
     let mut align = 1;
     while align <= 65536 {
@@ -44,7 +47,7 @@ fn boundaries_and_alignments_through_global_alloc() {
 
 #[test]
 fn alloc_zeroed_is_zero_and_realloc_keeps_contents() {
-    let a = static_alloc(1 << 20, Config::SMALL);
+    let (a, _r) = static_alloc(1 << 20, Config::SMALL);
     for size in [0, 1, 31, 32, 511, 512, 513, 9000] {
         let l = Layout::from_size_align(size, 16).unwrap();
         let junk = alloc(&a, l).unwrap();
@@ -85,7 +88,7 @@ fn alloc_zeroed_is_zero_and_realloc_keeps_contents() {
 
 #[test]
 fn exhaustion_gives_null_never_panics_and_recovers() {
-    let a = static_alloc(16 * 1024, Config::SMALL);
+    let (a, _r) = static_alloc(16 * 1024, Config::SMALL);
     let mut rng = Rng(7);
     let mut live = Vec::new();
     // Mixed sizes until the heap says no, many times in a row.
@@ -128,12 +131,13 @@ fn exhaustion_gives_null_never_panics_and_recovers() {
 
 #[test]
 fn try_add_region_reports_errors() {
+    let region = Region::new(4096, 64);
     let a = PoolAlloc::empty();
     assert!(
         alloc(&a, Layout::new::<u64>()).is_none(),
         "an empty allocator has nothing to give"
     );
-    let r = region(4096, 64);
+    let r = region.ptr();
     assert_eq!(
         unsafe { a.try_add_region(r, 16) },
         Err(RegionError::TooSmall)
@@ -149,45 +153,45 @@ fn try_add_region_reports_errors() {
 #[test]
 fn two_threads_with_cross_thread_frees() {
     use std::sync::mpsc;
-    let a: &'static PoolAlloc = Box::leak(Box::new(static_alloc(
-        4 << 20,
-        Config::new(4096, 64 * 1024),
-    )));
+    let (owned, _r) = static_alloc(4 << 20, Config::new(4096, 64 * 1024));
+    let a = &owned;
     let rounds = if cfg!(miri) { 50 } else { 20_000 };
     struct Block(*mut u8, Layout);
     // SAFETY: the block is owned by whoever holds the message; the allocator is shared and thread-safe.
     unsafe impl Send for Block {}
     let (tx, rx) = mpsc::sync_channel::<Block>(256);
-    let producer = std::thread::spawn(move || {
-        let mut rng = Rng(11);
-        for i in 0..rounds {
-            let l = Layout::from_size_align(1 + rng.below(700), 8).unwrap();
-            let p = alloc(a, l).expect("4 MiB is plenty");
-            unsafe { p.as_ptr().write_bytes(i as u8, l.size()) };
-            tx.send(Block(p.as_ptr(), l)).unwrap();
-        }
-    });
-    let consumer = std::thread::spawn(move || {
-        let mut own = Vec::new();
-        let mut rng = Rng(13);
-        for (i, Block(p, l)) in rx.into_iter().enumerate() {
-            assert!(unsafe { core::slice::from_raw_parts(p, l.size()) }
-                .iter()
-                .all(|&b| b == i as u8));
-            unsafe { a.dealloc(p, l) };
-            let ol = Layout::from_size_align(1 + rng.below(300), 8).unwrap();
-            own.push((alloc(a, ol).unwrap(), ol));
-            if own.len() > 64 {
-                let (q, ql) = own.swap_remove(rng.below(own.len()));
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || {
+            let mut rng = Rng(11);
+            for i in 0..rounds {
+                let l = Layout::from_size_align(1 + rng.below(700), 8).unwrap();
+                let p = alloc(a, l).expect("4 MiB is plenty");
+                unsafe { p.as_ptr().write_bytes(i as u8, l.size()) };
+                tx.send(Block(p.as_ptr(), l)).unwrap();
+            }
+        });
+        let consumer = s.spawn(move || {
+            let mut own = Vec::new();
+            let mut rng = Rng(13);
+            for (i, Block(p, l)) in rx.into_iter().enumerate() {
+                assert!(unsafe { core::slice::from_raw_parts(p, l.size()) }
+                    .iter()
+                    .all(|&b| b == i as u8));
+                unsafe { a.dealloc(p, l) };
+                let ol = Layout::from_size_align(1 + rng.below(300), 8).unwrap();
+                own.push((alloc(a, ol).unwrap(), ol));
+                if own.len() > 64 {
+                    let (q, ql) = own.swap_remove(rng.below(own.len()));
+                    unsafe { a.dealloc(q.as_ptr(), ql) };
+                }
+            }
+            for (q, ql) in own {
                 unsafe { a.dealloc(q.as_ptr(), ql) };
             }
-        }
-        for (q, ql) in own {
-            unsafe { a.dealloc(q.as_ptr(), ql) };
-        }
+        });
+        producer.join().unwrap();
+        consumer.join().unwrap();
     });
-    producer.join().unwrap();
-    consumer.join().unwrap();
     a.check().unwrap();
     assert_eq!(a.stats().bytes_in_use, 0);
 }

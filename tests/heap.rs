@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{boundary_sizes, region, Rng, Tracker};
+use common::{boundary_sizes, Region, Rng, Tracker};
 use core::alloc::Layout;
 use poolgc::size_class::{block_size, class_of, effective_size, NUM_CLASSES, SMALL_MAX};
 use poolgc::{BlockState, Config, Heap, RegionError};
@@ -10,16 +10,18 @@ use poolgc::{BlockState, Config, Heap, RegionError};
 /// Steps of the random-action test (Miri is ~1000× slower).
 const STEPS: usize = if cfg!(miri) { 60 } else { 3000 };
 
-fn heap_with(len: usize, config: Config) -> Heap {
+/// A heap over a fresh region; keep the region alive (`let (mut h, _r) = ...`) while the heap is used.
+fn heap_with(len: usize, config: Config) -> (Heap, Region) {
+    let r = Region::new(len, 4096);
     let mut h = Heap::empty(config);
-    // SAFETY: a fresh leaked allocation, used by nothing else.
-    unsafe { h.add_region(region(len, 4096), len).unwrap() };
-    h
+    // SAFETY: a fresh allocation, used by nothing else, outliving the heap's use in each test.
+    unsafe { h.add_region(r.ptr(), len).unwrap() };
+    (h, r)
 }
 
 #[test]
 fn every_class_boundary_allocates_fills_and_frees() {
-    let mut h = heap_with(1 << 20, Config::new(16 * 1024, 256 * 1024));
+    let (mut h, _r) = heap_with(1 << 20, Config::new(16 * 1024, 256 * 1024));
     let mut t = Tracker::default();
     for (i, &size) in boundary_sizes().iter().enumerate() {
         let l = Layout::from_size_align(size, 1).unwrap();
@@ -46,7 +48,7 @@ fn every_class_boundary_allocates_fills_and_frees() {
 
 #[test]
 fn small_requests_land_in_their_class() {
-    let mut h = heap_with(1 << 20, Config::new(16 * 1024, 256 * 1024));
+    let (mut h, _r) = heap_with(1 << 20, Config::new(16 * 1024, 256 * 1024));
     for size in 1..=SMALL_MAX {
         let l = Layout::from_size_align(size, 1).unwrap();
         let p = h.allocate(l).unwrap();
@@ -61,7 +63,7 @@ fn small_requests_land_in_their_class() {
 
 #[test]
 fn alignments_from_1_to_65536() {
-    let mut h = heap_with(4 << 20, Config::new(16 * 1024, 256 * 1024));
+    let (mut h, _r) = heap_with(4 << 20, Config::new(16 * 1024, 256 * 1024));
     let mut t = Tracker::default();
     let mut align = 1;
     while align <= 65536 {
@@ -85,7 +87,7 @@ fn alignments_from_1_to_65536() {
 
 #[test]
 fn over_aligned_small_requests_stay_in_pools() {
-    let mut h = heap_with(1 << 20, Config::new(16 * 1024, 256 * 1024));
+    let (mut h, _r) = heap_with(1 << 20, Config::new(16 * 1024, 256 * 1024));
     for align in [32, 64, 128, 256, 512] {
         let l = Layout::from_size_align(8, align).unwrap();
         let p = h.allocate(l).unwrap();
@@ -102,7 +104,7 @@ fn over_aligned_small_requests_stay_in_pools() {
 
 #[test]
 fn zeroed_memory_is_zero_even_when_recycled() {
-    let mut h = heap_with(256 * 1024, Config::SMALL);
+    let (mut h, _r) = heap_with(256 * 1024, Config::SMALL);
     for size in [1, 16, 100, 512, 600, 5000] {
         let l = Layout::from_size_align(size, 8).unwrap();
         let ps: Vec<_> = (0..8).map(|_| h.allocate(l).unwrap()).collect();
@@ -124,7 +126,7 @@ fn zeroed_memory_is_zero_even_when_recycled() {
 
 #[test]
 fn realloc_keeps_contents_across_classes_and_into_large() {
-    let mut h = heap_with(1 << 20, Config::new(4096, 64 * 1024));
+    let (mut h, _r) = heap_with(1 << 20, Config::new(4096, 64 * 1024));
     let l = Layout::from_size_align(1, 1).unwrap();
     let mut p = h.allocate(l).unwrap();
     let mut size = 1;
@@ -150,7 +152,7 @@ fn realloc_keeps_contents_across_classes_and_into_large() {
 
 #[test]
 fn realloc_in_place_within_a_class_and_on_small_shrinks() {
-    let mut h = heap_with(256 * 1024, Config::SMALL);
+    let (mut h, _r) = heap_with(256 * 1024, Config::SMALL);
     let l = Layout::from_size_align(100, 8).unwrap();
     let p = h.allocate(l).unwrap();
     let bs = block_size(class_of(effective_size(100, 8)));
@@ -187,7 +189,7 @@ fn exhaustion_returns_none_then_recovers_to_the_same_count() {
         Config::new(2048, 8192),
     ] {
         for size in [1, 32, 100, 512, 700, 3000] {
-            let mut h = heap_with(16 * 1024, config);
+            let (mut h, _r) = heap_with(16 * 1024, config);
             let l = Layout::from_size_align(size, 8).unwrap();
             let first = fill(&mut h, l);
             assert!(
@@ -218,7 +220,7 @@ fn exhaustion_returns_none_then_recovers_to_the_same_count() {
 #[test]
 fn small_heap_is_mostly_usable() {
     // A 16 KiB region with 1 KiB pools: at least 80% of it must be handed out as 32-byte blocks.
-    let mut h = heap_with(16 * 1024, Config::SMALL);
+    let (mut h, _r) = heap_with(16 * 1024, Config::SMALL);
     let l = Layout::from_size_align(32, 8).unwrap();
     let n = fill(&mut h, l).len();
     assert!(
@@ -229,14 +231,18 @@ fn small_heap_is_mostly_usable() {
 
 #[test]
 fn several_regions_serve_and_refuse_overlap() {
+    let (ra, rb, tiny) = (
+        Region::new(8 * 1024, 1024),
+        Region::new(8 * 1024, 1024),
+        Region::new(64, 8),
+    );
+    let (a, b) = (ra.ptr(), rb.ptr());
     let mut h = Heap::empty(Config::SMALL);
-    let a = region(8 * 1024, 1024);
-    let b = region(8 * 1024, 1024);
     unsafe {
         h.add_region(a, 8 * 1024).unwrap();
         h.add_region(b, 8 * 1024).unwrap();
         assert_eq!(h.add_region(a.add(100), 1000), Err(RegionError::Overlaps));
-        assert_eq!(h.add_region(region(64, 8), 64), Err(RegionError::TooSmall));
+        assert_eq!(h.add_region(tiny.ptr(), 64), Err(RegionError::TooSmall));
     }
     let l = Layout::from_size_align(64, 8).unwrap();
     let v = fill(&mut h, l);
@@ -255,7 +261,7 @@ fn several_regions_serve_and_refuse_overlap() {
 
 #[test]
 fn free_arenas_return_to_the_region_for_large_use() {
-    let mut h = heap_with(64 * 1024, Config::SMALL);
+    let (mut h, _r) = heap_with(64 * 1024, Config::SMALL);
     let small = Layout::from_size_align(64, 8).unwrap();
     let v = fill(&mut h, small);
     let big = Layout::from_size_align(20 * 1024, 8).unwrap();
@@ -277,7 +283,7 @@ fn random_actions_keep_every_invariant() {
         (2, Config::new(4096, 16 * 1024)),
         (3, Config::new(1024, 1024)),
     ] {
-        let mut h = heap_with(128 * 1024, config);
+        let (mut h, _r) = heap_with(128 * 1024, config);
         let mut t = Tracker::default();
         let mut rng = Rng((seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         for step in 0..STEPS {
@@ -347,7 +353,7 @@ fn random_actions_keep_every_invariant() {
 
 #[test]
 fn stats_and_report_agree() {
-    let mut h = heap_with(256 * 1024, Config::SMALL);
+    let (mut h, _r) = heap_with(256 * 1024, Config::SMALL);
     let l = Layout::from_size_align(48, 8).unwrap();
     let v: Vec<_> = (0..100).map(|_| h.allocate(l).unwrap()).collect();
     let big = Layout::from_size_align(2000, 8).unwrap();

@@ -5,14 +5,42 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 use poolgc::{BlockState, Heap};
 
-/// A fresh region of `len` bytes, leaked (the heap keeps it for the rest of the test), aligned to `align`.
-pub fn region(len: usize, align: usize) -> *mut u8 {
-    let layout = Layout::from_size_align(len, align).unwrap();
-    // SAFETY: non-zero size.
-    let p = unsafe { std::alloc::alloc(layout) };
-    assert!(!p.is_null());
-    p
+/// Memory for a test heap, freed when dropped: declare it before the heap that uses it (so it is dropped
+/// after), and Miri's leak check stays meaningful.
+pub struct Region {
+    ptr: *mut u8,
+    layout: Layout,
 }
+
+impl Region {
+    /// `len` bytes aligned to `align`.
+    pub fn new(len: usize, align: usize) -> Region {
+        let layout = Layout::from_size_align(len, align).unwrap();
+        // SAFETY: non-zero size.
+        let ptr = unsafe { std::alloc::alloc(layout) };
+        assert!(!ptr.is_null());
+        Region { ptr, layout }
+    }
+
+    pub fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    pub fn len(&self) -> usize {
+        self.layout.size()
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr, self.layout) }
+    }
+}
+
+// SAFETY: a Region is plain owned memory.
+unsafe impl Send for Region {}
+unsafe impl Sync for Region {}
 
 /// xorshift64*: deterministic, allocation-free.
 pub struct Rng(pub u64);
