@@ -74,10 +74,15 @@ fn main() -> ! {
 
     let cfg = ALLOC.stats().config;
     hprintln!(
-        "poolgc firmware: {} KiB static heap, {} B pools in {} B arenas, critical-section lock",
+        "poolgc firmware: {} KiB static heap, {} B pools in {} B arenas, {} lock",
         HEAP_SIZE / 1024,
         cfg.pool_size(),
-        cfg.arena_size()
+        cfg.arena_size(),
+        if cfg!(feature = "critical-section") {
+            "critical-section"
+        } else {
+            "spin (expect a deadlock in the interrupt step)"
+        }
     );
     let s = ALLOC.stats();
     check!(
