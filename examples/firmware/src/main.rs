@@ -61,7 +61,8 @@ static ALLOC: PoolAlloc = PoolAlloc::empty();
 
 const HEAP_SIZE: usize = 16 * 1024;
 
-/// The heap: aligned to the pool size so that no byte is lost aligning the first arena.
+/// The heap, aligned to the pool size: the first arena starts at its first byte, and the bytes no whole
+/// pool fits in (beside the region's header, in its last bytes) stay in one piece, for a large block.
 #[repr(C, align(1024))]
 struct HeapMemory([u8; HEAP_SIZE]);
 static mut HEAP: HeapMemory = HeapMemory([0; HEAP_SIZE]);
@@ -343,7 +344,7 @@ fn free_all(layout: Layout, slots: &[*mut u8], n: usize) -> usize {
 fn exhaustion() {
     hprintln!("\n== exhaustion: null from alloc, then the same again after freeing");
     let mut slots = [core::ptr::null_mut::<u8>(); 1024];
-    for size in [32usize, 1024] {
+    for size in [16usize, 32, 1024] {
         if size > 512 {
             // Large blocks come from the region's first-fit allocator; the wholly free arena the heap keeps
             // as a spare (against arena thrashing) would hold 4 KiB of it back: give it back first.
@@ -367,11 +368,13 @@ fn exhaustion() {
         let mut v: Vec<u8> = Vec::new();
         let refused = v.try_reserve_exact(size).is_err();
         check!(
-            first * size >= HEAP_SIZE * 3 / 4 && refused,
-            "{size}-byte blocks: alloc returned null after {} blocks ({} of {} bytes handed out); try_reserve -> Err",
+            first * size >= HEAP_SIZE * 3 / 4 && s.bytes_in_use == first * size && refused,
+            "{size}-byte blocks: alloc returned null after {} blocks ({} of {} bytes handed out, \
+             {} B/KiB overhead); try_reserve -> Err",
             first,
             s.bytes_in_use,
-            HEAP_SIZE
+            HEAP_SIZE,
+            (HEAP_SIZE - s.bytes_in_use) / (HEAP_SIZE / 1024)
         );
         let bad = free_all(layout, &slots, first);
         let again = fill(layout, &mut slots);
