@@ -37,6 +37,7 @@ fn overhead(len: usize, align: usize, config: Config, block: usize) -> (usize, f
 fn name(c: Config) -> String {
     match c {
         Config::SMALL => "SMALL (1 KiB / 4 KiB)".into(),
+        Config::MEDIUM => "MEDIUM (4 KiB / 64 KiB)".into(),
         Config::HOSTED => "HOSTED (16 KiB / 1 MiB)".into(),
         c => format!("{} KiB / {} KiB", c.pool_size() / KIB, c.arena_size() / KIB),
     }
@@ -44,7 +45,7 @@ fn name(c: Config) -> String {
 
 #[test]
 fn metadata_overhead_per_kib() {
-    let mid = Config::new(4 * KIB, 64 * KIB);
+    let mid = Config::MEDIUM;
     println!(
         "{}-bit: bytes not handed out per KiB of region, region filled with equal blocks",
         usize::BITS
@@ -59,6 +60,12 @@ fn metadata_overhead_per_kib() {
         (16 * KIB, Config::SMALL, 8),
         (16 * KIB, mid, 4096),
         (16 * KIB, Config::HOSTED, 16 * KIB),
+        (64 * KIB, Config::SMALL, 1024),
+        (64 * KIB, mid, 4096),
+        (64 * KIB, Config::HOSTED, 16 * KIB),
+        (256 * KIB, Config::SMALL, 1024),
+        (256 * KIB, mid, 4096),
+        (256 * KIB, Config::HOSTED, 16 * KIB),
         (1024 * KIB, Config::SMALL, 1024),
         (1024 * KIB, mid, 4096),
         (1024 * KIB, Config::HOSTED, 16 * KIB),
@@ -90,10 +97,9 @@ fn metadata_overhead_per_kib() {
     let (o16, o32) = get(1024 * KIB, Config::HOSTED, 16 * KIB);
     assert!(o16 < 25.0 && o32 < 25.0, "1 MiB, HOSTED: {o16} / {o32}");
     let (o16, o32) = get(1024 * KIB, mid, 4096);
-    assert!(
-        o16 < 25.0 && o32 < 25.0,
-        "1 MiB, 4 KiB / 64 KiB: {o16} / {o32}"
-    );
+    assert!(o16 < 25.0 && o32 < 25.0, "1 MiB, MEDIUM: {o16} / {o32}");
+    let (o16, o32) = get(256 * KIB, mid, 4096);
+    assert!(o16 < 40.0 && o32 < 40.0, "256 KiB, MEDIUM: {o16} / {o32}");
     let (o16, o32) = get(1024 * KIB, Config::SMALL, 1024);
     assert!(o16 < 90.0 && o32 < 90.0, "1 MiB, SMALL: {o16} / {o32}");
     // HOSTED pools are as large as the whole 16 KiB region: no pool fits beside the region's header.
