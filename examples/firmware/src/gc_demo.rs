@@ -32,6 +32,9 @@ pub fn run() {
         "\n== gc: a cycle of {} Gc nodes, dropped, then collected",
         RING
     );
+    // SAFETY: every `Gc` operation of this firmware happens here, in the main loop's context: the SysTick
+    // handler never touches a `Gc` (and is switched off before this runs).
+    unsafe { gc::init_single_threaded() };
     gc::collect(); // start from an empty possible-roots buffer
     let before = ALLOC.stats().bytes_in_use;
 
