@@ -24,6 +24,7 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::SCB;
 use cortex_m_rt::{entry, exception};
 use cortex_m_semihosting::{debug, hio, hprintln};
 use critical_section::Mutex;
@@ -235,7 +236,8 @@ fn SysTick() {
 
 /// The SysTick handler allocates and frees while the main loop allocates and frees. With a spin lock, the
 /// first tick that lands while the main loop holds the heap lock would spin forever; the critical-section
-/// lock defers the tick until the main loop's allocator call returns.
+/// lock defers the tick until the main loop's allocator call returns. Then the same, made certain: the
+/// main loop holds the lock until a tick is raised.
 fn interrupts() {
     hprintln!("\n== allocating from an interrupt handler while the main loop allocates");
     let Some(mut cp) = cortex_m::Peripherals::take() else {
@@ -269,6 +271,34 @@ fn interrupts() {
         }
         rounds += 1;
     }
+
+    // Deterministically: hold the heap lock (through `with_heap`, allocating from the `Heap` directly)
+    // until a SysTick is raised. It must wait, pending, until the lock is released, then run.
+    let layout = Layout::new::<[u32; 4]>();
+    let before = TICKS.load(Ordering::Relaxed);
+    let (raised, ran_inside) = ALLOC.with_heap(|heap| {
+        let mut spins = 0u32;
+        while !SCB::is_pendst_pending() && spins < MAX_ROUNDS {
+            if let Some(p) = heap.allocate(layout) {
+                // SAFETY: just allocated with `layout`; freed once.
+                unsafe { heap.deallocate(p, layout) };
+            }
+            spins += 1;
+        }
+        (
+            SCB::is_pendst_pending(),
+            TICKS.load(Ordering::Relaxed) != before,
+        )
+    });
+    let after = TICKS.load(Ordering::Relaxed);
+    check!(
+        raised && !ran_inside && after > before,
+        "a SysTick raised while the main loop held the heap lock waited, pending, and ran once it was \
+         released (ticks {} -> {})",
+        before,
+        after
+    );
+
     syst.disable_interrupt();
     syst.disable_counter();
 
