@@ -3,8 +3,14 @@
 //! Normally the heap lock is a [`spin`] mutex: it needs no OS and works in a `static` built by a `const fn`.
 //! Under `cfg(loom)` it is a spin lock built on loom's atomics whose wait loop yields to the loom scheduler,
 //! so loom can explore every interleaving of the code that takes it.
+//!
+//! With feature `critical-section` (and not under loom) the lock is a critical section instead: taking it
+//! calls `critical_section::acquire()`, dropping the guard calls `release()` with the state `acquire`
+//! returned. On single-core Cortex-M (`cortex-m`'s `critical-section-single-core`) that is "save PRIMASK,
+//! disable interrupts" and "restore PRIMASK": an interrupt handler that allocates simply runs after the
+//! allocation it interrupted has finished, where a spin lock held by the main loop would spin forever.
 
-#[cfg(not(loom))]
+#[cfg(all(not(loom), not(feature = "critical-section")))]
 mod imp {
     /// A mutual-exclusion lock that can live in a `static`.
     pub struct Lock<T>(spin::Mutex<T>);
@@ -81,6 +87,111 @@ mod imp {
         fn drop(&mut self) {
             self.lock.locked.store(false, Ordering::Release);
         }
+    }
+}
+
+#[cfg(all(not(loom), feature = "critical-section"))]
+mod imp {
+    use core::cell::{Cell, UnsafeCell};
+    use core::marker::PhantomData;
+    use core::ops::{Deref, DerefMut};
+
+    /// A lock that is a critical section, so that an interrupt handler may allocate.
+    ///
+    /// Nesting: `critical_section::acquire` may be called inside another critical section (an outer
+    /// `critical_section::with`, or another allocator's lock); each guard restores exactly the state its own
+    /// `acquire` saw, so interrupts come back on only when the outermost section ends. That requires
+    /// guards to be dropped in the reverse order of taking them: guards never leave this crate, and every
+    /// one is dropped at the end of the scope that took it.
+    ///
+    /// Re-entry: a critical section does not exclude the context that holds it. Code running with the heap
+    /// locked that allocates from the same heap (the closure of `PoolAlloc::with_heap`) would get a second
+    /// `&mut Heap`; instead the lock aborts with a message (a spin lock would deadlock there).
+    ///
+    /// Multi-core: exclusion across cores is the critical-section implementation's job (multi-core ones
+    /// add a spin lock); this type adds nothing of its own.
+    pub struct Lock<T> {
+        /// Whether a guard exists; read and written only inside the critical section.
+        held: Cell<bool>,
+        value: UnsafeCell<T>,
+    }
+    // SAFETY: `held` and `value` are accessed only inside a critical section, which the critical-section
+    // implementation makes exclusive across cores and interrupt levels, and `held` rules out a second
+    // guard from the context already inside; so one context at a time has access to the value.
+    unsafe impl<T: Send> Sync for Lock<T> {}
+
+    /// Holds the lock (and the critical section) until dropped.
+    pub struct LockGuard<'a, T> {
+        lock: &'a Lock<T>,
+        state: critical_section::RestoreState,
+        /// `!Send`: the critical section belongs to the context (core, interrupt level) that entered it.
+        _not_send: PhantomData<*mut ()>,
+    }
+
+    impl<T> Lock<T> {
+        pub const fn new(value: T) -> Self {
+            Lock {
+                held: Cell::new(false),
+                value: UnsafeCell::new(value),
+            }
+        }
+
+        #[inline]
+        pub fn lock(&self) -> LockGuard<'_, T> {
+            // SAFETY: released exactly once, with this state: below on re-entry, otherwise by the guard's
+            // `Drop`. Guards are dropped in reverse order of taking (see the type's docs), so sections nest.
+            let state = unsafe { critical_section::acquire() };
+            if self.held.replace(true) {
+                // SAFETY: pairs with the `acquire` above; no guard was made.
+                unsafe { critical_section::release(state) };
+                reentered();
+            }
+            LockGuard {
+                lock: self,
+                state,
+                _not_send: PhantomData,
+            }
+        }
+    }
+
+    impl<T> Deref for LockGuard<'_, T> {
+        type Target = T;
+        #[inline]
+        fn deref(&self) -> &T {
+            // SAFETY: we hold the lock, so no other reference to the value exists.
+            unsafe { &*self.lock.value.get() }
+        }
+    }
+    impl<T> DerefMut for LockGuard<'_, T> {
+        #[inline]
+        fn deref_mut(&mut self) -> &mut T {
+            // SAFETY: we hold the lock, so no other reference to the value exists.
+            unsafe { &mut *self.lock.value.get() }
+        }
+    }
+    impl<T> Drop for LockGuard<'_, T> {
+        #[inline]
+        fn drop(&mut self) {
+            self.lock.held.set(false);
+            // SAFETY: `state` came from the `acquire` in `lock` that made this guard; released once, here.
+            unsafe { critical_section::release(self.state) };
+        }
+    }
+
+    /// The heap lock was taken again by the context holding it. Never unwinds: the allocator must not.
+    #[cold]
+    #[inline(never)]
+    fn reentered() -> ! {
+        // Under panic=abort the panic below aborts; under unwinding, this guard panics again while the
+        // first panic unwinds, which aborts.
+        struct Abort;
+        impl Drop for Abort {
+            fn drop(&mut self) {
+                panic!("poolgc: aborting");
+            }
+        }
+        let _abort = Abort;
+        panic!("poolgc: heap lock re-entered (allocating inside PoolAlloc::with_heap?)");
     }
 }
 
