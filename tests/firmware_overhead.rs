@@ -15,9 +15,10 @@ const KIB: usize = 1024;
 /// Fills a fresh `len`-byte region (aligned to `align`) with `block`-byte blocks; returns the number of
 /// blocks it took and the overhead in bytes per KiB of region. Frees everything and checks the heap after.
 fn overhead(len: usize, align: usize, config: Config, block: usize) -> (usize, f64) {
+    let region = common::Region::new(len, align);
     let mut h = Heap::empty(config);
-    // SAFETY: a fresh leaked allocation, used by nothing else.
-    unsafe { h.add_region(common::region(len, align), len).unwrap() };
+    // SAFETY: a fresh allocation, used by nothing else, outliving the heap's use.
+    unsafe { h.add_region(region.ptr(), len).unwrap() };
     let layout = Layout::from_size_align(block, 8).unwrap();
     let mut blocks = Vec::new();
     while let Some(p) = h.allocate(layout) {

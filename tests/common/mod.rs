@@ -29,6 +29,13 @@ impl Region {
     pub fn len(&self) -> usize {
         self.layout.size()
     }
+
+    /// Gives the memory up for good (for allocators that must be `'static`); not for Miri-run tests.
+    pub fn leak(self) -> *mut u8 {
+        let p = self.ptr;
+        core::mem::forget(self);
+        p
+    }
 }
 
 impl Drop for Region {
