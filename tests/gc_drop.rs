@@ -392,3 +392,35 @@ fn each_thread_collects_its_own_objects() {
     assert_eq!(gc::count(), 1, "the other thread did not touch this thread's buffer");
     assert_eq!(gc::collect(), 1);
 }
+
+/// CPython's trashcan: a long chain freed by counting is dropped iteratively, not a million frames deep.
+#[test]
+fn long_chain_dropped_by_counting_does_not_recurse() {
+    settle();
+    let d = drops();
+    let n = gc_util::scaled(300_000, 2_000);
+    let live = gc::stats().live;
+    let mut head = node(0);
+    for i in 1..n {
+        let next = node(i);
+        link(&next, &head);
+        head = next;
+    }
+    gc::disable(); // the walk below makes every node a possible root; don't rescan the chain meanwhile
+    let tail_weak = {
+        let mut cur = head.clone();
+        for _ in 0..n - 1 {
+            let next = cur.edges.borrow()[0].clone();
+            cur = next;
+        }
+        Gc::downgrade(&cur)
+    };
+    gc::enable();
+    settle(); // the walk's possible roots: all live, nothing collected
+    assert_eq!(drops(), d);
+    drop(head);
+    assert_eq!(drops(), d + n, "all dropped by counting, no collection");
+    assert!(tail_weak.upgrade().is_none());
+    drop(tail_weak);
+    assert_eq!(gc::stats().live, live);
+}

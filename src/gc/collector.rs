@@ -55,6 +55,10 @@ unsafe fn free_if_unowned(h: NonNull<Header>) {
     }
 }
 
+/// Nested value drops beyond this depth are deferred to the trash (CPython's trashcan), so that dropping
+/// a long chain by counting (`a -> b -> c -> …`, a million long) does not recurse a million deep.
+const TRASH_DEPTH: u32 = 64;
+
 /// The last strong handle to `h` was dropped: drop the value (unless the collector did), free the box
 /// unless a `Weak` or the buffer still holds it.
 ///
@@ -63,28 +67,70 @@ unsafe fn free_if_unowned(h: NonNull<Header>) {
 #[inline(never)]
 pub(crate) unsafe fn release(h: NonNull<Header>) {
     let hr = hdr(h);
-    if !hr.has(Flags::DROPPED) {
-        hr.set(Flags::DROPPED);
-        // Hold the box while its value drops: the `Drop` may start a collection, which must not free a
-        // buffered box whose count reads zero from under us.
-        hr.strong.set(1);
-        struct Finish(NonNull<Header>);
-        impl Drop for Finish {
-            fn drop(&mut self) {
-                hdr(self.0).strong.set(0);
-                // SAFETY: the value was dropped (or its drop unwound: the rest of it leaks), the box is
-                // still allocated thanks to the hold we just gave up.
-                unsafe { free_if_unowned(self.0) };
-            }
-        }
-        let _finish = Finish(h);
-        // SAFETY: the box is live, the value not dropped (flag was clear), and nothing can reach it again
-        // (no strong handle; `upgrade` sees `DROPPED`).
-        unsafe { (hr.vtable.drop_value)(h) };
-    } else {
+    if hr.has(Flags::DROPPED) {
         // SAFETY: a zombie: its value was dropped by the collector.
         unsafe { free_if_unowned(h) };
+        return;
     }
+    // Hold the box while its value drops (or waits in the trash): the `Drop` may start a collection,
+    // which must not free a buffered box whose count reads zero from under us.
+    hr.set(Flags::DROPPED);
+    hr.strong.set(1);
+    let outermost = state::try_with(|s| {
+        let depth = s.drop_depth.get();
+        if depth >= TRASH_DEPTH {
+            s.trash.borrow_mut().push(h);
+            return None;
+        }
+        s.drop_depth.set(depth + 1);
+        Some(depth == 0)
+    });
+    match outermost {
+        // Deferred: the outermost release drops it.
+        Some(None) => return,
+        Some(Some(outer)) => {
+            struct Depth;
+            impl Drop for Depth {
+                fn drop(&mut self) {
+                    state::try_with(|s| s.drop_depth.set(s.drop_depth.get() - 1));
+                }
+            }
+            let depth = Depth;
+            // SAFETY: as above.
+            unsafe { drop_held_value(h) };
+            if outer {
+                // Empty the trash iteratively, still counted as one level deep.
+                while let Some(t) = state::try_with(|s| s.trash.borrow_mut().pop()).flatten() {
+                    // SAFETY: trashed boxes are held, `DROPPED`-flagged, with their value still live.
+                    unsafe { drop_held_value(t) };
+                }
+            }
+            drop(depth);
+        }
+        // SAFETY: no state (thread teardown): plain recursive drop, as `Rc` does.
+        None => unsafe { drop_held_value(h) },
+    }
+}
+
+/// Drops the value of a held, `DROPPED`-flagged box, then gives up the hold and frees the box if nothing
+/// else owns it — also when the drop unwinds (the rest of the value then leaks).
+///
+/// # Safety
+/// `h` is allocated, held (`strong == 1` by the caller's hold), and its value has not been dropped.
+unsafe fn drop_held_value(h: NonNull<Header>) {
+    struct Finish(NonNull<Header>);
+    impl Drop for Finish {
+        fn drop(&mut self) {
+            hdr(self.0).strong.set(0);
+            // SAFETY: the value is dropped (or its drop unwound); the box is still allocated thanks to
+            // the hold given up just now.
+            unsafe { free_if_unowned(self.0) };
+        }
+    }
+    let _finish = Finish(h);
+    // SAFETY: the box is live, its value not dropped (caller), and nothing can reach the value any more
+    // (no strong handle; `upgrade` sees `DROPPED`).
+    unsafe { (hdr(h).vtable.drop_value)(h) };
 }
 
 /// A `Weak` handle to `h` was dropped.

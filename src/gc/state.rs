@@ -52,6 +52,11 @@ pub(crate) struct State {
     pub(crate) time_ns: Cell<u64>,
     pub(crate) callbacks: RefCell<Vec<(u64, Callback)>>,
     pub(crate) next_callback_id: Cell<u64>,
+    /// Nesting of value drops started by counts reaching zero (the trashcan's depth).
+    pub(crate) drop_depth: Cell<u32>,
+    /// Boxes whose count reached zero too deep in nested drops; dropped iteratively by the outermost
+    /// release (CPython's trashcan). Each is `DROPPED` and held (+1) until its value is dropped.
+    pub(crate) trash: RefCell<Vec<NonNull<Header>>>,
 }
 
 /// CPython's first-generation threshold.
@@ -76,6 +81,8 @@ impl State {
             time_ns: Cell::new(0),
             callbacks: RefCell::new(Vec::new()),
             next_callback_id: Cell::new(1),
+            drop_depth: Cell::new(0),
+            trash: RefCell::new(Vec::new()),
         }
     }
 
@@ -99,6 +106,17 @@ impl Drop for State {
     /// Thread exit: release the buffers. Their boxes' values are either dropped already (count zero:
     /// free the box now) or still referenced (just forget the entry; the last handle frees the box).
     fn drop(&mut self) {
+        // Only left over if a drop panicked while the trash was emptied: those values leak, their boxes
+        // are freed (no user code runs in thread teardown from here).
+        for h in core::mem::take(self.trash.get_mut()) {
+            // SAFETY: a trashed box is held by the trash (+1), hence allocated.
+            let hr = unsafe { h.as_ref() };
+            hr.strong.set(0);
+            if hr.is_unowned() {
+                // SAFETY: nothing else owns it; its value is leaked, never read again.
+                unsafe { super::gcbox::free_box(h) };
+            }
+        }
         let roots = core::mem::take(self.roots.get_mut());
         let frozen = core::mem::take(self.frozen_candidates.get_mut());
         for h in roots.into_iter().chain(frozen) {
