@@ -24,7 +24,10 @@ fn defaults_are_cpythons() {
     assert!(gc::is_enabled());
     assert_eq!(gc::count(), 0);
     let s = gc::stats();
-    assert_eq!((s.threshold, s.effective_threshold, s.buffered), (700, 700, 0));
+    assert_eq!(
+        (s.threshold, s.effective_threshold, s.buffered),
+        (700, 700, 0)
+    );
 }
 
 #[test]
@@ -155,7 +158,11 @@ fn freeze_hides_live_objects_from_the_collector() {
     assert_eq!(gc::collect(), 1);
     gc::unfreeze();
     assert_eq!(gc::get_freeze_count(), 0);
-    assert_eq!(gc::collect(), 3, "after unfreeze, what died frozen is found");
+    assert_eq!(
+        gc::collect(),
+        3,
+        "after unfreeze, what died frozen is found"
+    );
     assert!(wa.upgrade().is_none() && wb.upgrade().is_none());
     assert_eq!(drops(), d + 4);
 }
@@ -385,7 +392,11 @@ fn gc_counts_and_trait_forwarding() {
     assert_eq!(*r, 5);
     let a2 = a.clone();
     assert!(Gc::ptr_eq(&a, &a2) && !Gc::ptr_eq(&a, &Gc::new(5)));
-    assert_eq!(Gc::strong_count(&a), 4, "a, a2, and the clones in the two sets");
+    assert_eq!(
+        Gc::strong_count(&a),
+        4,
+        "a, a2, and the clones in the two sets"
+    );
     let w = Gc::downgrade(&a);
     assert_eq!(Gc::weak_count(&a), 1);
     assert_eq!(w.clone().weak_count(), 2);

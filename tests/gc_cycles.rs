@@ -16,7 +16,11 @@ fn counting_alone_frees_acyclic_graphs_at_once() {
     assert_eq!(Gc::strong_count(&b), 2);
     drop(b);
     drop(a);
-    assert_eq!(drops(), d + 2, "a tree is freed by counting, no collection needed");
+    assert_eq!(
+        drops(),
+        d + 2,
+        "a tree is freed by counting, no collection needed"
+    );
     assert_eq!(gc::collect(), 0);
 }
 
@@ -91,8 +95,16 @@ fn live_cycle_is_kept_until_its_last_outside_reference_goes() {
     drop(b);
     assert_eq!(gc::collect(), 0, "a still holds the cycle");
     assert_eq!(drops(), d);
-    assert_eq!(a.edges.borrow()[0].id, 2, "b intact after the trial deletion");
-    assert_eq!(Gc::strong_count(&a), 2, "counts restored after the trial deletion");
+    assert_eq!(
+        a.edges.borrow()[0].id,
+        2,
+        "b intact after the trial deletion"
+    );
+    assert_eq!(
+        Gc::strong_count(&a),
+        2,
+        "counts restored after the trial deletion"
+    );
     drop(a);
     assert_eq!(gc::collect(), 2);
     assert_eq!(drops(), d + 2);
@@ -132,7 +144,11 @@ fn cycle_holding_a_live_object() {
     drop((a, b));
     assert_eq!(gc::collect(), 2, "the cycle goes, the object it held stays");
     assert_eq!(drops(), d + 2);
-    assert_eq!(Gc::strong_count(&live), 1, "the cycle's references to it were released");
+    assert_eq!(
+        Gc::strong_count(&live),
+        1,
+        "the cycle's references to it were released"
+    );
     assert_eq!(live.id, 9);
     drop(live);
     assert_eq!(drops(), d + 3);
@@ -210,7 +226,10 @@ fn weak_edges_are_not_traced() {
     assert_eq!(gc::count(), 0, "a green object (Kid) is never buffered");
     let w = Gc::downgrade(&p);
     drop(p);
-    assert!(w.upgrade().is_none(), "freed by counting: the back edge is weak");
+    assert!(
+        w.upgrade().is_none(),
+        "freed by counting: the back edge is weak"
+    );
     assert_eq!(gc::collect(), 0);
 }
 

@@ -117,7 +117,11 @@ fn deref_of_a_dead_peer_panics_and_everything_is_still_freed() {
         .or_else(|| msg.downcast_ref::<String>().cloned())
         .unwrap();
     assert!(msg.contains("after the cycle collector dropped"), "{msg}");
-    assert_eq!(take_log(), ["drop a", "drop b"], "both values dropped despite the panic");
+    assert_eq!(
+        take_log(),
+        ["drop a", "drop b"],
+        "both values dropped despite the panic"
+    );
     assert_eq!(gc::stats().live, live, "both boxes freed");
     // Still usable.
     let (a, b) = pair();
@@ -142,7 +146,11 @@ fn resurrection_keeps_a_zombie_and_frees_the_rest() {
     *c.peer.borrow_mut() = Some(a.clone());
     *b.weak_peer.borrow_mut() = Gc::downgrade(&c);
     drop((a, b, c));
-    assert_eq!(gc::collect(), 2, "a and b (c was freed by counting already)");
+    assert_eq!(
+        gc::collect(),
+        2,
+        "a and b (c was freed by counting already)"
+    );
     clear_hook();
     let s = gc::stats();
     assert_eq!(s.resurrected - stats0.resurrected, 1);
@@ -153,7 +161,11 @@ fn resurrection_keeps_a_zombie_and_frees_the_rest() {
     assert!(catch_unwind(AssertUnwindSafe(|| zombie.name)).is_err());
     let w = Gc::downgrade(&zombie);
     assert!(w.upgrade().is_none());
-    assert_eq!(gc::stats().live, stats0.live + 1, "only the zombie's box remains");
+    assert_eq!(
+        gc::stats().live,
+        stats0.live + 1,
+        "only the zombie's box remains"
+    );
     drop(zombie); // frees the box without dropping the value again
     drop(w);
     assert_eq!(gc::stats().live, stats0.live);
@@ -245,7 +257,11 @@ fn panic_in_trace_restores_counts_and_roots() {
     TRACE_PANICS.with(|f| f.set(true));
     assert!(catch_unwind(AssertUnwindSafe(gc::collect)).is_err());
     TRACE_PANICS.with(|f| f.set(false));
-    assert_eq!((wa.strong_count(), wb.strong_count()), (1, 1), "counts restored");
+    assert_eq!(
+        (wa.strong_count(), wb.strong_count()),
+        (1, 1),
+        "counts restored"
+    );
     assert_eq!(gc::count(), 2, "roots back in the buffer");
     assert!(wa.upgrade().is_some());
     assert_eq!(gc::collect(), 2);
@@ -389,7 +405,11 @@ fn each_thread_collects_its_own_objects() {
     .join()
     .unwrap();
     assert_eq!(other, (0, 1, 1));
-    assert_eq!(gc::count(), 1, "the other thread did not touch this thread's buffer");
+    assert_eq!(
+        gc::count(),
+        1,
+        "the other thread did not touch this thread's buffer"
+    );
     assert_eq!(gc::collect(), 1);
 }
 

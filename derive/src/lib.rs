@@ -78,9 +78,7 @@ fn mentions(ty: &syn::Type, name: &Ident) -> bool {
 }
 
 /// For one set of fields: the pattern that binds them, the calls that trace them, their types.
-fn fields_parts(
-    fields: &Fields,
-) -> syn::Result<(TokenStream2, Vec<TokenStream2>, Vec<syn::Type>)> {
+fn fields_parts(fields: &Fields) -> syn::Result<(TokenStream2, Vec<TokenStream2>, Vec<syn::Type>)> {
     let mut binds = Vec::new();
     let mut calls = Vec::new();
     let mut types = Vec::new();
@@ -131,12 +129,10 @@ fn expand(input: DeriveInput) -> syn::Result<TokenStream2> {
                 all_types.extend(types);
             }
         }
-        Data::Union(u) => {
-            return Err(syn::Error::new_spanned(
-                u.union_token,
-                "Trace cannot be derived for a union: the collector could not know which field is live",
-            ))
-        }
+        Data::Union(u) => return Err(syn::Error::new_spanned(
+            u.union_token,
+            "Trace cannot be derived for a union: the collector could not know which field is live",
+        )),
     }
 
     let mut generics = input.generics.clone();

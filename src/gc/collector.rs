@@ -150,9 +150,7 @@ pub(crate) unsafe fn release_weak(h: NonNull<Header>) {
 #[inline]
 pub(crate) fn possible_root(h: NonNull<Header>) {
     let hr = hdr(h);
-    if hr.vtable.acyclic
-        || hr.has(Flags::BUFFERED | Flags::DROPPED | Flags::FROZEN_CANDIDATE)
-    {
+    if hr.vtable.acyclic || hr.has(Flags::BUFFERED | Flags::DROPPED | Flags::FROZEN_CANDIDATE) {
         return;
     }
     buffer(h);
@@ -224,7 +222,8 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
 
     s.collections.set(s.collections.get() + 1);
     s.collected.set(s.collected.get() + collected as u64);
-    s.time_ns.set(s.time_ns.get().saturating_add(start.elapsed_ns()));
+    s.time_ns
+        .set(s.time_ns.get().saturating_add(start.elapsed_ns()));
     if automatic {
         adapt(s, buffered, collected);
     }

@@ -97,7 +97,8 @@ impl State {
     pub(crate) fn note_freed(&self, h: &Header) {
         self.live.set(self.live.get().saturating_sub(1));
         if self.is_frozen(h) {
-            self.frozen_live.set(self.frozen_live.get().saturating_sub(1));
+            self.frozen_live
+                .set(self.frozen_live.get().saturating_sub(1));
         }
     }
 }

@@ -121,9 +121,33 @@ macro_rules! acyclic {
 }
 
 acyclic!(
-    (), bool, char, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64, str,
-    String, core::time::Duration, core::num::NonZeroU8, core::num::NonZeroU16, core::num::NonZeroU32,
-    core::num::NonZeroU64, core::num::NonZeroUsize, core::num::NonZeroI32, core::num::NonZeroI64,
+    (),
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    str,
+    String,
+    core::time::Duration,
+    core::num::NonZeroU8,
+    core::num::NonZeroU16,
+    core::num::NonZeroU32,
+    core::num::NonZeroU64,
+    core::num::NonZeroUsize,
+    core::num::NonZeroI32,
+    core::num::NonZeroI64,
 );
 
 #[cfg(feature = "std")]

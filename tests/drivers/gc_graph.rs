@@ -73,14 +73,21 @@ pub fn run(data: &[u8]) {
                 made += 1;
             }
             1 => {
-                let (Some(a), Some(b)) = (next(), next()) else { break };
+                let (Some(a), Some(b)) = (next(), next()) else {
+                    break;
+                };
                 if !handles.is_empty() {
                     let to = handles[b as usize % handles.len()].clone();
-                    handles[a as usize % handles.len()].edges.borrow_mut().push(to);
+                    handles[a as usize % handles.len()]
+                        .edges
+                        .borrow_mut()
+                        .push(to);
                 }
             }
             2 => {
-                let (Some(a), Some(k)) = (next(), next()) else { break };
+                let (Some(a), Some(k)) = (next(), next()) else {
+                    break;
+                };
                 if !handles.is_empty() {
                     let removed = {
                         let mut e = handles[a as usize % handles.len()].edges.borrow_mut();
