@@ -213,7 +213,7 @@ fn weak_edges_are_not_traced() {
             self.parent.trace(t);
         }
     }
-    assert!(<Kid as Trace>::ACYCLIC);
+    const { assert!(<Kid as Trace>::ACYCLIC) };
     settle();
     let p = Gc::new(Parent {
         kids: RefCell::new(Vec::new()),
@@ -244,8 +244,8 @@ fn green_objects_are_never_buffered() {
     let v2 = v.clone();
     drop(v);
     assert_eq!(gc::count(), 0);
-    assert!(<Vec<(u8, String, Option<Box<[u32; 4]>>)> as Trace>::ACYCLIC);
-    assert!(!<Vec<Gc<u8>> as Trace>::ACYCLIC);
+    const { assert!(<Vec<(u8, String, Option<Box<[u32; 4]>>)> as Trace>::ACYCLIC) };
+    const { assert!(!<Vec<Gc<u8>> as Trace>::ACYCLIC) };
     // An object holding only green `Gc`s reports no edges, so it cannot be part of a cycle.
     let holder = Gc::new(vec![s2.clone(), s2.clone()]);
     let h2 = holder.clone();

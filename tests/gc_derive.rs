@@ -68,16 +68,16 @@ enum Never {}
 
 #[test]
 fn acyclic_is_computed_from_the_fields() {
-    assert!(<Plain as Trace>::ACYCLIC);
-    assert!(!<Person as Trace>::ACYCLIC);
-    assert!(!<Pair as Trace>::ACYCLIC);
-    assert!(!<Expr as Trace>::ACYCLIC);
-    assert!(<Wrapper<u8> as Trace>::ACYCLIC);
-    assert!(!<Wrapper<Gc<u8>> as Trace>::ACYCLIC);
-    assert!(!<Tree as Trace>::ACYCLIC);
-    assert!(!<MutualA as Trace>::ACYCLIC);
-    assert!(!<MutualB as Trace>::ACYCLIC);
-    assert!(<Never as Trace>::ACYCLIC);
+    const { assert!(<Plain as Trace>::ACYCLIC) };
+    const { assert!(!<Person as Trace>::ACYCLIC) };
+    const { assert!(!<Pair as Trace>::ACYCLIC) };
+    const { assert!(!<Expr as Trace>::ACYCLIC) };
+    const { assert!(<Wrapper<u8> as Trace>::ACYCLIC) };
+    const { assert!(!<Wrapper<Gc<u8>> as Trace>::ACYCLIC) };
+    const { assert!(!<Tree as Trace>::ACYCLIC) };
+    const { assert!(!<MutualA as Trace>::ACYCLIC) };
+    const { assert!(!<MutualB as Trace>::ACYCLIC) };
+    const { assert!(<Never as Trace>::ACYCLIC) };
 }
 
 #[test]

@@ -16,8 +16,10 @@ struct Hooked {
     name: &'static str,
 }
 
+type Hook = Option<Box<dyn Fn(&Hooked)>>;
+
 thread_local! {
-    static HOOK: RefCell<Option<Box<dyn Fn(&Hooked)>>> = const { RefCell::new(None) };
+    static HOOK: RefCell<Hook> = const { RefCell::new(None) };
     static GRAVEYARD: RefCell<Vec<Gc<Hooked>>> = const { RefCell::new(Vec::new()) };
     static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }

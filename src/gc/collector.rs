@@ -87,7 +87,7 @@ pub(crate) unsafe fn release(h: NonNull<Header>) {
     });
     match outermost {
         // Deferred: the outermost release drops it.
-        Some(None) => return,
+        Some(None) => {}
         Some(Some(outer)) => {
             struct Depth;
             impl Drop for Depth {
