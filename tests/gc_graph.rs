@@ -19,7 +19,7 @@ fn program(seed: u64, len: usize) -> Vec<u8> {
 
 #[test]
 fn fixed_seeds() {
-    let (seeds, len) = if cfg!(miri) { (4, 300) } else { (200, 4000) };
+    let (seeds, len) = if cfg!(miri) { (4, 300) } else { (120, 3000) };
     for seed in 0..seeds {
         gc_graph::run(&program(seed, len));
     }
@@ -28,7 +28,7 @@ fn fixed_seeds() {
 #[test]
 fn edge_heavy_programs() {
     // Bias towards node creation and edges, so big strongly connected components form.
-    let (seeds, len) = if cfg!(miri) { (2, 300) } else { (50, 6000) };
+    let (seeds, len) = if cfg!(miri) { (2, 300) } else { (30, 5000) };
     for seed in 0..seeds {
         let p: Vec<u8> = program(seed ^ 0xABCD, len)
             .into_iter()

@@ -224,7 +224,9 @@ pub struct CallbackId(u64);
 
 /// Registers `f` to run before and after every collection on this thread (`gc.callbacks.append(f)`).
 ///
-/// A callback may add or remove callbacks; a `collect()` inside one does nothing.
+/// A callback may add callbacks (they run from the next collection on); a `collect()` inside one does
+/// nothing. Callbacks are set aside while they run, so `remove_callback` from inside a callback finds
+/// none of them (it returns false).
 pub fn add_callback(f: impl FnMut(Phase, &CallbackInfo) + 'static) -> CallbackId {
     let f: state::Callback = Box::new(f);
     state::with(|s| {
