@@ -24,6 +24,16 @@ use super::Weak;
 /// `Gc` is neither `Send` nor `Sync`: counts are plain integers, and each thread collects only its own
 /// objects.
 ///
+/// ```compile_fail
+/// fn must_be_send<T: Send>() {}
+/// must_be_send::<poolgc::gc::Gc<u32>>();
+/// ```
+///
+/// ```compile_fail
+/// fn must_be_sync<T: Sync>() {}
+/// must_be_sync::<poolgc::gc::Gc<u32>>();
+/// ```
+///
 /// Dereferencing a `Gc` whose value the collector already dropped panics; that can only happen inside a
 /// `Drop` impl of a garbage object reaching a peer of the same cycle. [`Gc::try_deref`] is the checked
 /// form.

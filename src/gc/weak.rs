@@ -21,6 +21,11 @@ use super::Gc;
 /// ```
 ///
 /// Like [`Gc`], it is neither `Send` nor `Sync`.
+///
+/// ```compile_fail
+/// fn must_be_send<T: Send>() {}
+/// must_be_send::<poolgc::gc::Weak<u32>>();
+/// ```
 pub struct Weak<T: ?Sized + 'static> {
     /// `None` for [`Weak::new`], which points at nothing.
     ptr: Option<NonNull<GcBox<T>>>,
