@@ -32,8 +32,9 @@ pub(crate) struct VTable {
     pub(crate) trace: unsafe fn(NonNull<Header>, &mut Tracer),
     /// Drops the value in place. The box must be live and not `DROPPED`; called once.
     pub(crate) drop_value: unsafe fn(NonNull<Header>),
-    /// The layout of the whole box, for deallocation.
-    pub(crate) layout: Layout,
+    /// Where the box's allocation starts and its layout, for deallocation (for sized values, the box
+    /// itself; for slices, a length prefix comes first: see `slice`).
+    pub(crate) alloc_of: unsafe fn(NonNull<Header>) -> (NonNull<u8>, Layout),
     /// `T::ACYCLIC`: a green box is never buffered.
     pub(crate) acyclic: bool,
 }
@@ -45,11 +46,17 @@ impl VTable {
             &VTable {
                 trace: trace_erased::<T>,
                 drop_value: drop_erased::<T>,
-                layout: Layout::new::<GcBox<T>>(),
+                alloc_of: alloc_of_sized::<T>,
                 acyclic: T::ACYCLIC,
             }
         }
     }
+}
+
+/// # Safety
+/// `h` is the header of a `GcBox<T>` (allocated).
+unsafe fn alloc_of_sized<T>(h: NonNull<Header>) -> (NonNull<u8>, Layout) {
+    (h.cast(), Layout::new::<GcBox<T>>())
 }
 
 /// # Safety
@@ -195,18 +202,19 @@ pub(crate) fn alloc_box(layout: Layout) -> NonNull<u8> {
 /// Frees a box's memory (its value must already be dropped or moved out).
 ///
 /// # Safety
-/// `h` came from [`alloc_box`] with `h.vtable.layout`, and nothing uses it afterwards.
+/// `h` is the header of a box made by [`alloc_box`] (with the layout its vtable's `alloc_of` reports),
+/// and nothing uses it afterwards.
 pub(crate) unsafe fn free_box(h: NonNull<Header>) {
-    // SAFETY: the header is readable until we free it.
-    let layout = unsafe { h.as_ref() }.vtable.layout;
+    // SAFETY: the header (and a slice box's length prefix) is readable until we free it.
+    let (base, layout) = unsafe { (h.as_ref().vtable.alloc_of)(h) };
     #[cfg(all(feature = "os", unix))]
     // SAFETY: forwarded contract: the block came from GC_HEAP with this layout.
     unsafe {
-        core::alloc::GlobalAlloc::dealloc(&GC_HEAP, h.as_ptr().cast(), layout)
+        core::alloc::GlobalAlloc::dealloc(&GC_HEAP, base.as_ptr(), layout)
     };
     #[cfg(not(all(feature = "os", unix)))]
     // SAFETY: forwarded contract: the block came from the global allocator with this layout.
     unsafe {
-        alloc::alloc::dealloc(h.as_ptr().cast(), layout)
+        alloc::alloc::dealloc(base.as_ptr(), layout)
     };
 }

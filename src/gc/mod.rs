@@ -27,7 +27,8 @@
 //! assert_eq!(gc::collect(), 2);            // the collector finds the cycle
 //! ```
 //!
-//! With feature `derive`, `#[derive(Trace)]` writes the `Trace` impl.
+//! With feature `derive`, `#[derive(Trace)]` writes the `Trace` impl. Unsized values work too:
+//! `Gc<str>` from a `&str` or `String`, `Gc<[T]>` from a `Vec<T>`, a `&[T]` or an iterator.
 //!
 //! # How it works
 //!
@@ -72,6 +73,7 @@
 mod collector;
 mod gcbox;
 mod ptr;
+mod slice;
 mod state;
 mod trace;
 mod weak;

@@ -55,7 +55,7 @@ impl<T: Trace> Gc<T> {
     pub fn new(value: T) -> Gc<T> {
         let epoch = new_box_epoch();
         let vtable = VTable::of::<T>();
-        let ptr = alloc_box(vtable.layout).cast::<GcBox<T>>();
+        let ptr = alloc_box(core::alloc::Layout::new::<GcBox<T>>()).cast::<GcBox<T>>();
         // SAFETY: `ptr` is a fresh allocation with `GcBox<T>`'s layout.
         unsafe {
             ptr.as_ptr().write(GcBox {
@@ -79,7 +79,7 @@ impl<T: Trace> Gc<T> {
 
 /// The birth epoch of a new box, counting it as live in this thread's state.
 #[inline]
-fn new_box_epoch() -> u32 {
+pub(crate) fn new_box_epoch() -> u32 {
     let f = |s: &state::State| {
         s.live.set(s.live.get() + 1);
         s.epoch.get()
@@ -152,6 +152,13 @@ impl<T: ?Sized> Gc<T> {
     /// Whether the collector already dropped this value (see [`Gc::try_deref`]).
     pub fn is_dropped(this: &Self) -> bool {
         this.header().has(Flags::DROPPED)
+    }
+
+    /// Gives up the handle without touching the count, returning its box pointer.
+    pub(crate) fn into_box(this: Self) -> NonNull<GcBox<T>> {
+        let p = this.ptr;
+        core::mem::forget(this);
+        p
     }
 
     /// Builds a handle from a box pointer whose strong count already includes it.
