@@ -32,7 +32,7 @@ const fn header_offset<T>() -> usize {
         mem::align_of::<Header>()
     };
     let word = mem::size_of::<usize>();
-    (word + align - 1) / align * align
+    word.div_ceil(align) * align
 }
 
 /// The allocation's layout for `n` elements.
