@@ -214,6 +214,9 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
         done: false,
     };
     analysis.mark_roots();
+    // Roots whose object is still alive: what the adaptive threshold weighs the result against (dead
+    // roots are released without any scanning, so they cost little).
+    let examined = analysis.roots.len();
     analysis.mark_gray();
     analysis.scan();
     let white = analysis.finish();
@@ -225,7 +228,7 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
     s.time_ns
         .set(s.time_ns.get().saturating_add(start.elapsed_ns()));
     if automatic {
-        adapt(s, buffered, collected);
+        adapt(s, examined, collected);
     }
     run_callbacks(
         s,
@@ -247,14 +250,14 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
     collected
 }
 
-/// The adaptive threshold (DESIGN §5, "live data rescanned"): when an automatic collection finds that
-/// less than a quarter of what it examined was garbage, the buffer is mostly live data and scanning it
-/// again soon would be wasted, so the effective threshold doubles (up to `MAX_GROWTH` times the user's);
-/// when a collection is productive, it halves back towards the user's threshold.
-fn adapt(s: &State, buffered: usize, collected: usize) {
+/// The adaptive threshold (DESIGN §5, "live data rescanned"): when an automatic collection finds fewer
+/// garbage objects than a quarter of the live roots it examined, the buffer is mostly live data and
+/// scanning it again soon would be wasted, so the effective threshold doubles (up to `MAX_GROWTH` times
+/// the user's); when a collection is productive, it halves back towards the user's threshold.
+fn adapt(s: &State, examined: usize, collected: usize) {
     let base = s.threshold.get().max(1);
     let cur = s.effective_threshold.get();
-    let next = if collected.saturating_mul(4) < buffered {
+    let next = if collected.saturating_mul(4) < examined {
         cur.saturating_mul(2).min(base.saturating_mul(MAX_GROWTH))
     } else {
         (cur / 2).max(base)
