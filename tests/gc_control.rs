@@ -1,5 +1,6 @@
 //! CPython's control surface (collect, thresholds, enable/disable, count, stats, callbacks, freeze), the
 //! cases of CPython's `Lib/test/test_gc.py` that translate, and memory staying bounded.
+#![cfg(feature = "std")] // per-thread collector state; the no_std design is tested in gc_nostd.rs
 
 mod gc_util;
 

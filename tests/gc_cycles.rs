@@ -1,4 +1,5 @@
 //! Cycles of every shape, weak pointers, green objects, and the 1,000,000-node list.
+#![cfg(feature = "std")] // per-thread collector state; the no_std design is tested in gc_nostd.rs
 
 mod gc_util;
 

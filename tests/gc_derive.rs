@@ -1,6 +1,6 @@
 //! `#[derive(Trace)]` (feature `derive`): structs, tuple structs, enums, generics, `#[trace(skip)]`,
 //! recursive types, and the computed `ACYCLIC`.
-#![cfg(feature = "derive")]
+#![cfg(all(feature = "derive", feature = "std"))]
 
 use poolgc::gc::{self, Gc, Trace, Weak};
 use std::cell::{Cell, RefCell};

@@ -1,5 +1,6 @@
 //! Sound destruction: `Drop` reaching dead peers, resurrection, panics in `Drop` and `trace`, re-entrant
 //! collection, and thread teardown.
+#![cfg(feature = "std")] // per-thread collector state; the no_std design is tested in gc_nostd.rs
 
 mod gc_util;
 

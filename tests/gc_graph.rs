@@ -1,5 +1,6 @@
 //! The collector's graph driver (`tests/drivers/gc_graph.rs`) from fixed seeds: random mutation programs,
 //! checked after every collection against a reachability oracle.
+#![cfg(feature = "std")] // per-thread collector state; the no_std design is tested in gc_nostd.rs
 
 #[path = "drivers/gc_graph.rs"]
 mod gc_graph;

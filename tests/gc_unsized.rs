@@ -1,4 +1,5 @@
 //! Unsized values: `Gc<str>` and `Gc<[T]>` (a length prefix in front of the header), in cycles too.
+#![cfg(feature = "std")] // per-thread collector state; the no_std design is tested in gc_nostd.rs
 
 mod gc_util;
 
