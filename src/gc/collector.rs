@@ -34,6 +34,12 @@ use super::{CallbackInfo, Phase};
 /// [`adapt`]): the effective threshold stays within `threshold ..= threshold * MAX_GROWTH`.
 const MAX_GROWTH: usize = 64;
 
+/// The header behind a box pointer.
+///
+/// Module invariant (why this private helper is not `unsafe`): every `NonNull<Header>` the collector
+/// handles points to an allocated box — held by a handle, by the buffer or frozen-candidates list (the
+/// ownership bits), by the trash, or by the collector's own +1 during a collection — and the returned
+/// reference is only used while that holds.
 #[inline(always)]
 fn hdr<'a>(h: NonNull<Header>) -> &'a Header {
     // SAFETY: every caller passes a box that is allocated for the duration of the borrow (held by a
@@ -96,7 +102,8 @@ pub(crate) unsafe fn release(h: NonNull<Header>) {
                 }
             }
             let depth = Depth;
-            // SAFETY: as above.
+            // SAFETY: `h` is allocated and held by the +1 set above; its value is not dropped yet
+            // (`DROPPED` was clear on entry).
             unsafe { drop_held_value(h) };
             if outer {
                 // Empty the trash iteratively, still counted as one level deep.
@@ -150,7 +157,8 @@ pub(crate) unsafe fn release_weak(h: NonNull<Header>) {
 #[inline]
 pub(crate) fn possible_root(h: NonNull<Header>) {
     let hr = hdr(h);
-    if hr.vtable.acyclic || hr.has(Flags::BUFFERED | Flags::DROPPED | Flags::FROZEN_CANDIDATE) {
+    // One load and one test: green, already buffered, dead, or a frozen candidate.
+    if hr.has(Flags::GREEN | Flags::BUFFERED | Flags::DROPPED | Flags::FROZEN_CANDIDATE) {
         return;
     }
     buffer(h);

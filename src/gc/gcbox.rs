@@ -23,6 +23,20 @@ bitflags::bitflags! {
         const LIVE = 1 << 3;
         /// In the frozen-candidates list kept while `freeze()` is in force (owned like `BUFFERED`).
         const FROZEN_CANDIDATE = 1 << 4;
+        /// The value's type is `Trace::ACYCLIC` (Bacon–Rajan's green): never buffered. Set at creation.
+        const GREEN = 1 << 5;
+    }
+}
+
+impl Flags {
+    /// The flags a new box of a type with this `ACYCLIC` starts with.
+    #[inline(always)]
+    pub(crate) const fn initial(acyclic: bool) -> Flags {
+        if acyclic {
+            Flags::GREEN
+        } else {
+            Flags::empty()
+        }
     }
 }
 
@@ -35,8 +49,6 @@ pub(crate) struct VTable {
     /// Where the box's allocation starts and its layout, for deallocation (for sized values, the box
     /// itself; for slices, a length prefix comes first: see `slice`).
     pub(crate) alloc_of: unsafe fn(NonNull<Header>) -> (NonNull<u8>, Layout),
-    /// `T::ACYCLIC`: a green box is never buffered.
-    pub(crate) acyclic: bool,
 }
 
 impl VTable {
@@ -47,7 +59,6 @@ impl VTable {
                 trace: trace_erased::<T>,
                 drop_value: drop_erased::<T>,
                 alloc_of: alloc_of_sized::<T>,
-                acyclic: T::ACYCLIC,
             }
         }
     }

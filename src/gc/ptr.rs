@@ -62,7 +62,7 @@ impl<T: Trace> Gc<T> {
                 header: Header {
                     strong: core::cell::Cell::new(1),
                     weak: core::cell::Cell::new(0),
-                    flags: core::cell::Cell::new(Flags::empty()),
+                    flags: core::cell::Cell::new(Flags::initial(T::ACYCLIC)),
                     epoch: core::cell::Cell::new(epoch),
                     vtable,
                 },

@@ -81,7 +81,6 @@ impl VTable {
                 trace: trace_slice::<T>,
                 drop_value: drop_slice::<T>,
                 alloc_of: alloc_of_slice::<T>,
-                acyclic: T::ACYCLIC,
             }
         }
     }
@@ -127,7 +126,7 @@ fn from_iter_exact<T: Trace>(mut iter: impl Iterator<Item = T>, n: usize) -> Gc<
         h.write(Header {
             strong: Cell::new(1),
             weak: Cell::new(0),
-            flags: Cell::new(Flags::empty()),
+            flags: Cell::new(Flags::initial(T::ACYCLIC)),
             epoch: Cell::new(epoch),
             vtable: VTable::of_slice::<T>(),
         });
