@@ -447,3 +447,47 @@ fn long_chain_dropped_by_counting_does_not_recurse() {
     drop(tail_weak);
     assert_eq!(gc::stats().live, live);
 }
+
+/// A thread that ends runs one last collection: its buffered garbage cycles do not leak, and a `Drop`
+/// that calls into the collector during teardown gets neutral answers instead of a panic.
+#[test]
+fn thread_exit_collects_the_threads_garbage() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    struct Counted {
+        peer: RefCell<Option<Gc<Counted>>>,
+        dropped: Arc<AtomicUsize>,
+    }
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            // Thread teardown: the state is gone, these must not panic.
+            let _ = (gc::collect(), gc::count(), gc::stats(), gc::is_enabled());
+            self.dropped.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    // SAFETY: visits its one `Gc` once.
+    unsafe impl Trace for Counted {
+        fn trace(&self, t: &mut Tracer) {
+            self.peer.trace(t);
+        }
+    }
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d2 = dropped.clone();
+    std::thread::spawn(move || {
+        for _ in 0..10 {
+            let mk = || {
+                Gc::new(Counted {
+                    peer: RefCell::new(None),
+                    dropped: d2.clone(),
+                })
+            };
+            let (a, b) = (mk(), mk());
+            *a.peer.borrow_mut() = Some(b.clone());
+            *b.peer.borrow_mut() = Some(a.clone());
+        }
+        assert_eq!(gc::count(), 20, "buffered, not collected yet");
+    })
+    .join()
+    .unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 20);
+}

@@ -94,33 +94,37 @@ use core::time::Duration;
 
 /// Runs a collection now and returns the number of objects found to be garbage and freed (`gc.collect()`).
 ///
+/// (About all the functions here: with `std`, once this thread's collector state is destroyed — code
+/// running in thread-local destructors after it — they do nothing and return neutral values: 0, false,
+/// the defaults. Without `std`, they panic until `init_single_threaded` was called.)
+///
 /// Returns 0 without doing anything when called while this thread is already collecting (from a `Drop`
 /// or a callback).
 pub fn collect() -> usize {
-    state::with(|s| collector::collect(s, false))
+    state::with_or(0, |s| collector::collect(s, false))
 }
 
 /// Turns automatic collection on (`gc.enable()`; the default).
 pub fn enable() {
-    state::with(|s| s.enabled.set(true));
+    state::with_or((), |s| s.enabled.set(true));
 }
 
 /// Turns automatic collection off (`gc.disable()`). Possible roots are still buffered, and [`collect`]
 /// still works.
 pub fn disable() {
-    state::with(|s| s.enabled.set(false));
+    state::with_or((), |s| s.enabled.set(false));
 }
 
 /// Whether automatic collection is on (`gc.isenabled()`).
 pub fn is_enabled() -> bool {
-    state::with(|s| s.enabled.get())
+    state::with_or(false, |s| s.enabled.get())
 }
 
 /// Sets how many possible roots trigger an automatic collection (`gc.set_threshold(n)`); 0 is taken as 1.
 /// Also resets the adaptive threshold to this value.
 pub fn set_threshold(possible_roots: usize) {
     let t = possible_roots.max(1);
-    state::with(|s| {
+    state::with_or((), |s| {
         s.threshold.set(t);
         s.effective_threshold.set(t);
     });
@@ -133,30 +137,30 @@ pub fn set_threshold(possible_roots: usize) {
 /// effective threshold doubles (up to 64 times this value); a productive one halves it back. This avoids
 /// rescanning the same live graph over and over. [`GcStats::effective_threshold`] shows the current value.
 pub fn threshold() -> usize {
-    state::with(|s| s.threshold.get())
+    state::with_or(state::DEFAULT_THRESHOLD, |s| s.threshold.get())
 }
 
 /// The number of possible roots buffered now (`gc.get_count()[0]`).
 pub fn count() -> usize {
-    state::with(|s| s.roots.borrow().len())
+    state::with_or(0, |s| s.roots.borrow().len())
 }
 
 /// Freezes every object alive now (`gc.freeze()`): they are never buffered or traversed again until
 /// [`unfreeze`]. Use it, like CPython, after building a large long-lived structure, so collections stop
 /// rescanning it. The buffer is emptied into the frozen set.
 pub fn freeze() {
-    state::with(collector::freeze);
+    state::with_or((), collector::freeze);
 }
 
 /// Unfreezes everything (`gc.unfreeze()`). Frozen objects whose count fell (without reaching zero) while
 /// frozen become possible roots again, so cycles made garbage meanwhile are found by the next collection.
 pub fn unfreeze() {
-    state::with(collector::unfreeze);
+    state::with_or((), collector::unfreeze);
 }
 
 /// The number of live frozen objects (`gc.get_freeze_count()`).
 pub fn get_freeze_count() -> usize {
-    state::with(|s| s.frozen_live.get())
+    state::with_or(0, |s| s.frozen_live.get())
 }
 
 /// Collector statistics for this thread (`gc.get_stats()`), from [`stats`].
@@ -187,7 +191,7 @@ pub struct GcStats {
 
 /// This thread's collector statistics (`gc.get_stats()`).
 pub fn stats() -> GcStats {
-    state::with(|s| GcStats {
+    state::with_or(GcStats::default(), |s| GcStats {
         collections: s.collections.get(),
         collected: s.collected.get(),
         resurrected: s.resurrected.get(),
@@ -231,7 +235,7 @@ pub struct CallbackId(u64);
 /// none of them (it returns false).
 pub fn add_callback(f: impl FnMut(Phase, &CallbackInfo) + 'static) -> CallbackId {
     let f: state::Callback = Box::new(f);
-    state::with(|s| {
+    state::with_or(CallbackId(0), |s| {
         let id = s.next_callback_id.get();
         s.next_callback_id.set(id + 1);
         s.callbacks.borrow_mut().push((id, f));
@@ -241,7 +245,7 @@ pub fn add_callback(f: impl FnMut(Phase, &CallbackInfo) + 'static) -> CallbackId
 
 /// Unregisters a callback (`gc.callbacks.remove(f)`); false if it was not registered.
 pub fn remove_callback(id: CallbackId) -> bool {
-    let removed = state::with(|s| {
+    let removed = state::with_or(None, |s| {
         let mut cbs = s.callbacks.borrow_mut();
         cbs.iter()
             .position(|(i, _)| *i == id.0)

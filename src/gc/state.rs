@@ -104,9 +104,26 @@ impl State {
 }
 
 impl Drop for State {
-    /// Thread exit: release the buffers. Their boxes' values are either dropped already (count zero:
-    /// free the box now) or still referenced (just forget the entry; the last handle frees the box).
+    /// Thread exit: one last collection, so that a thread that ends does not leak the garbage cycles
+    /// still waiting in its buffer (CPython collects at finalization too); then release the buffers.
+    /// Their boxes' values are either dropped already (count zero: free the box now) or still
+    /// referenced (forget the entry; the last handle frees the box).
+    ///
+    /// During this, the thread's state reads as destroyed: `Drop` impls that run take the stateless
+    /// path (no buffering, no trashcan), the `gc::` functions return neutral values, and callbacks are
+    /// not called. A panic from a `Drop` is contained here (unwinding out of a thread-local destructor
+    /// would abort).
     fn drop(&mut self) {
+        let callbacks = core::mem::take(self.callbacks.get_mut());
+        #[cfg(feature = "std")]
+        {
+            if self.enabled.get() && !self.roots.get_mut().is_empty() {
+                let this = &*self;
+                let collect = || super::collector::collect(this, false);
+                let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(collect));
+            }
+        }
+        drop(callbacks);
         // Only left over if a drop panicked while the trash was emptied: those values leak, their boxes
         // are freed (no user code runs in thread teardown from here).
         for h in core::mem::take(self.trash.get_mut()) {
@@ -193,8 +210,24 @@ pub(crate) fn try_with<R>(f: impl FnOnce(&State) -> R) -> Option<R> {
     }
 }
 
-/// Runs `f` with the state; panics where there is none (thread teardown with `std`; before
-/// `init_single_threaded` without it).
+/// Runs `f` with the state for the public control functions: with `std`, `default` once the thread's
+/// state is destroyed (thread teardown: a `Drop` calling `gc::collect()` then must not panic inside a
+/// thread-local destructor); without `std`, panics before `init_single_threaded`.
+#[inline]
+pub(crate) fn with_or<R>(default: R, f: impl FnOnce(&State) -> R) -> R {
+    #[cfg(feature = "std")]
+    {
+        try_with(f).unwrap_or(default)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        drop(default);
+        with(f)
+    }
+}
+
+/// Runs `f` with the state; panics before `init_single_threaded`.
+#[cfg(not(feature = "std"))]
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&State) -> R) -> R {
     match try_with(f) {
@@ -203,11 +236,9 @@ pub(crate) fn with<R>(f: impl FnOnce(&State) -> R) -> R {
     }
 }
 
+#[cfg(not(feature = "std"))]
 #[cold]
 #[inline(never)]
 fn no_state() -> ! {
-    #[cfg(feature = "std")]
-    panic!("poolgc::gc: this thread's collector state is already destroyed (thread exit)");
-    #[cfg(not(feature = "std"))]
     panic!("poolgc::gc: call `unsafe {{ poolgc::gc::init_single_threaded() }}` before using Gc");
 }
