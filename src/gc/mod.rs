@@ -59,7 +59,8 @@
 //! # Threads, and `no_std`
 //!
 //! `Gc` and `Weak` are `!Send` and `!Sync`. With `std`, each thread has its own buffer, threshold and
-//! statistics, and collects only its own objects. Without `std`, there is one collector state for the
+//! statistics, and collects only its own objects; a thread that exits runs one last collection, so its
+//! garbage cycles do not outlive it. Without `std`, there is one collector state for the
 //! program, unlocked by the `unsafe` `init_single_threaded()` whose contract is that all `Gc` use happens
 //! in one execution context; until then `Gc::new` and these functions panic. No safe code can make two
 //! contexts touch the collector at once.

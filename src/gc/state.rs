@@ -3,10 +3,11 @@
 //! # With `std`
 //! A `thread_local!` with a `const` initialiser (no lazy-init allocation). `Gc` is `!Send`/`!Sync`, so a
 //! box is only ever touched by the thread that made it, and that thread's state is the only one that
-//! buffers it. When the thread exits, its state is destroyed (its buffer released, see `Drop for State`);
-//! a `Gc` dropped later in that thread's teardown (another thread-local holding one) finds no state and
-//! takes the stateless path: a count that reaches zero still frees at once, a decrement to non-zero is not
-//! buffered (at thread exit, a cycle made then is leaked rather than chased through destroyed state).
+//! buffers it. When the thread exits, its state runs one last collection and is destroyed (see `Drop for
+//! State`). A `Gc` dropped later in that thread's teardown (another thread-local holding one) finds no
+//! state and takes the stateless path: a count that reaches zero still frees at once, a decrement to
+//! non-zero is not buffered (a cycle made garbage that late is leaked rather than chased through destroyed
+//! state), and the `gc::` functions return neutral values.
 //!
 //! # Without `std`
 //! There is no portable notion of "thread", so there is one state for the program, in a `static`. It is
