@@ -218,6 +218,15 @@ pub(crate) fn alloc_box(layout: Layout) -> NonNull<u8> {
 pub(crate) unsafe fn free_box(h: NonNull<Header>) {
     // SAFETY: the header (and a slice box's length prefix) is readable until we free it.
     let (base, layout) = unsafe { (h.as_ref().vtable.alloc_of)(h) };
+    // SAFETY: forwarded contract: `base` is where `alloc_box(layout)` put the box.
+    unsafe { dealloc_block(base, layout) };
+}
+
+/// Returns a block from [`alloc_box`] to where it came from.
+///
+/// # Safety
+/// `base` came from `alloc_box(layout)` and is not used again.
+pub(crate) unsafe fn dealloc_block(base: NonNull<u8>, layout: Layout) {
     #[cfg(all(feature = "os", unix))]
     // SAFETY: forwarded contract: the block came from GC_HEAP with this layout.
     unsafe {

@@ -19,7 +19,7 @@ use core::cell::Cell;
 use core::mem;
 use core::ptr::{self, NonNull};
 
-use super::gcbox::{alloc_box, Flags, GcBox, Header, VTable};
+use super::gcbox::{alloc_box, dealloc_block, Flags, GcBox, Header, VTable};
 use super::ptr::new_box_epoch;
 use super::trace::{Trace, Tracer};
 use super::Gc;
@@ -144,7 +144,7 @@ fn from_iter_exact<T: Trace>(mut iter: impl Iterator<Item = T>, n: usize) -> Gc<
                 // SAFETY: `written` elements were initialised; the block is ours (not yet a Gc).
                 unsafe {
                     ptr::drop_in_place(ptr::slice_from_raw_parts_mut(self.first, self.written));
-                    raw_free(self.base, self.layout);
+                    dealloc_block(self.base, self.layout);
                 }
                 super::state::try_with(|s| s.live.set(s.live.get().saturating_sub(1)));
             }
@@ -165,27 +165,6 @@ fn from_iter_exact<T: Trace>(mut iter: impl Iterator<Item = T>, n: usize) -> Gc<
         mem::forget(partial);
         Gc::from_box(NonNull::new_unchecked(fat))
     }
-}
-
-/// Frees a block from `alloc_box` directly (a box never handed out).
-///
-/// # Safety
-/// `base` came from `alloc_box(layout)` and is not used again.
-unsafe fn raw_free(base: NonNull<u8>, layout: Layout) {
-    #[cfg(all(feature = "os", unix))]
-    // SAFETY: forwarded contract: `alloc_box` allocated it from the box allocator.
-    unsafe {
-        core::alloc::GlobalAlloc::dealloc(
-            super::box_allocator().expect("os"),
-            base.as_ptr(),
-            layout,
-        )
-    };
-    #[cfg(not(all(feature = "os", unix)))]
-    // SAFETY: forwarded contract: `alloc_box` allocated it from the global allocator.
-    unsafe {
-        alloc::alloc::dealloc(base.as_ptr(), layout)
-    };
 }
 
 impl<T: Trace> From<Vec<T>> for Gc<[T]> {
