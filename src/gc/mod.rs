@@ -134,8 +134,9 @@ pub fn set_threshold(possible_roots: usize) {
 /// The threshold last set (`gc.get_threshold()[0]`); 700 by default.
 ///
 /// Automatic collection may wait for more than this many roots when recent collections found mostly live
-/// objects: after an automatic collection that frees less than a quarter of what it examined, the
-/// effective threshold doubles (up to 64 times this value); a productive one halves it back. This avoids
+/// objects: after an automatic collection that finds fewer garbage objects than a quarter of the live
+/// roots it examined, the effective threshold doubles (up to 64 times this value); a productive one halves
+/// it back. This avoids
 /// rescanning the same live graph over and over. [`GcStats::effective_threshold`] shows the current value.
 pub fn threshold() -> usize {
     state::with_or(state::DEFAULT_THRESHOLD, |s| s.threshold.get())
