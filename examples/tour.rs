@@ -2,8 +2,10 @@
 //!
 //! This program's own global allocator is poolgc; every `Vec`, `String` and `Box` below comes from its pools.
 
+use poolgc::gc::{self, Gc, Trace, Tracer};
 use poolgc::size_class::{block_size, class_of, effective_size};
 use poolgc::PoolAlloc;
+use std::cell::RefCell;
 
 #[global_allocator]
 static ALLOC: PoolAlloc = PoolAlloc::new();
@@ -62,6 +64,96 @@ fn main() {
     println!("  trim() gave back the spare: {trimmed} bytes");
     ALLOC.check().expect("heap invariants hold");
     println!("  Heap::check(): every invariant holds");
+
+    gc_tour();
+}
+
+/// A node of an object graph: its edges are `Gc`s, so it can take part in cycles.
+struct Node {
+    name: String,
+    edges: RefCell<Vec<Gc<Node>>>,
+}
+
+// SAFETY: `trace` visits `edges`, the only field that can own a `Gc`, once. (With feature `derive`,
+// `#[derive(Trace)]` writes this.)
+unsafe impl Trace for Node {
+    fn trace(&self, tracer: &mut Tracer) {
+        self.edges.trace(tracer);
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        println!("  dropping {}", self.name);
+    }
+}
+
+fn gc_tour() {
+    println!(
+        "\n== 5. Gc<T>: reference counting, and a collector for the cycles counting cannot free =="
+    );
+    let node = |name: &str| {
+        Gc::new(Node {
+            name: name.into(),
+            edges: RefCell::new(Vec::new()),
+        })
+    };
+    let a = node("a");
+    let b = node("b");
+    let c = node("c");
+    a.edges.borrow_mut().push(b.clone());
+    b.edges.borrow_mut().push(c.clone());
+    c.edges.borrow_mut().push(a.clone()); // a -> b -> c -> a
+    println!(
+        "  a ring of three: strong_count(a) = {} (the handle `a`, and c's edge)",
+        Gc::strong_count(&a)
+    );
+    let watch = Gc::downgrade(&a);
+    drop((a, b, c));
+    println!(
+        "  handles dropped: a is still alive ({} strong ref from c), {} possible roots buffered (gc.get_count())",
+        watch.strong_count(),
+        gc::count()
+    );
+    let freed = gc::collect();
+    println!(
+        "  gc::collect() = {freed} (gc.collect()); the weak ref now upgrades to {:?}",
+        watch.upgrade().map(|_| ())
+    );
+
+    println!(
+        "\n  automatic collection: 10,000 garbage 2-cycles made in a loop; threshold {}",
+        gc::threshold()
+    );
+    struct Quiet(RefCell<Option<Gc<Quiet>>>);
+    // SAFETY: visits its one `Gc` field once.
+    unsafe impl Trace for Quiet {
+        fn trace(&self, tracer: &mut Tracer) {
+            self.0.trace(tracer);
+        }
+    }
+    for _ in 0..10_000 {
+        let x = Gc::new(Quiet(RefCell::new(None)));
+        let y = Gc::new(Quiet(RefCell::new(Some(x.clone()))));
+        *x.0.borrow_mut() = Some(y);
+    }
+    let s = gc::stats();
+    println!(
+        "  gc::stats(): {} collections, {} objects collected, {:?} spent, {} live, {} buffered, threshold {} (effective {})",
+        s.collections, s.collected, s.time, s.live, s.buffered, s.threshold, s.effective_threshold
+    );
+    println!(
+        "  gc::collect() frees the last {} buffered cycles' {} objects",
+        s.buffered,
+        gc::collect()
+    );
+    if let Some(pools) = gc::box_allocator() {
+        let p = pools.stats();
+        println!(
+            "  Gc boxes live in their own pools: {} B in use, {} pools, {} arenas",
+            p.bytes_in_use, p.pools_in_use, p.arenas
+        );
+    }
 }
 
 fn print_stats(label: &str, s: &poolgc::Stats) {

@@ -33,9 +33,12 @@
 //! | `large` | requests over 512 B or over-aligned |
 //! | [`Heap`] | the `&mut self` core |
 //! | [`PoolAlloc`] | the locked `GlobalAlloc` |
+//! | [`gc`] (feature `gc`) | `Gc<T>`: reference counting with Bacon–Rajan cycle collection, on the pools |
 #![no_std]
 #![warn(missing_docs)]
 
+#[cfg(feature = "gc")]
+extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
@@ -50,6 +53,9 @@ mod heap;
 mod large;
 mod pool;
 mod source;
+
+#[cfg(feature = "gc")]
+pub mod gc;
 
 pub use config::Config;
 pub use global::PoolAlloc;

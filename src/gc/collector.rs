@@ -1,0 +1,576 @@
+//! Bacon & Rajan's synchronous cycle collector ("Concurrent Cycle Collection in Reference Counted
+//! Systems", ECOOP 2001, §3), iterative throughout.
+//!
+//! * A decrement that leaves a count above zero makes the box a *possible root* (purple): it is put in the
+//!   thread's buffer, once (`BUFFERED`). Green boxes (`Trace::ACYCLIC`) and frozen ones are not.
+//! * **MarkRoots**: roots whose value is already dropped leave the buffer (and are freed if nothing else
+//!   holds them: the `Release` rule is that a buffered box is only ever freed here). From each remaining
+//!   root, **MarkGray** walks the graph with an explicit stack; every edge met subtracts one from its
+//!   target's count. The original count of every box reached is saved first.
+//! * **ScanRoots**: a box whose count is still above zero is referenced from outside the graph; it and
+//!   everything reachable from it is marked live (**ScanBlack**, again with an explicit stack).
+//! * **CollectRoots**: every count is restored from the saved copy; what was reached but not marked live is
+//!   garbage (white). All white boxes are marked `DROPPED` and held (+1) by the collector; then every white
+//!   value is dropped while all white boxes are still allocated; then the holds are released and boxes
+//!   whose count fell to zero are freed. A box a `Drop` stored somewhere keeps a count, stays allocated
+//!   with its value dropped (a *zombie*: deref panics, `upgrade` says `None`), and is freed when its last
+//!   handle goes. Nothing else of the cycle leaks because of it.
+//!
+//! User code runs in two places: `trace` during analysis (if it panics, [`Analysis`]'s drop restores
+//! every count and mark and puts the roots back in the buffer) and `Drop` during CollectRoots (with `std`
+//! each drop is caught, the rest still dropped and freed, then the first panic resumed; without `std` a
+//! guard frees the boxes and leaks the values not yet dropped). Either way the collector stays usable.
+
+use alloc::vec::Vec;
+use core::mem;
+use core::ptr::NonNull;
+
+use super::gcbox::{free_box, Flags, Header};
+use super::state::{self, State};
+use super::trace::Tracer;
+use super::{CallbackInfo, Phase};
+
+/// How much automatic collection may defer when collections keep finding little garbage (see
+/// [`adapt`]): the effective threshold stays within `threshold ..= threshold * MAX_GROWTH`.
+const MAX_GROWTH: usize = 64;
+
+/// The header behind a box pointer.
+///
+/// Module invariant (why this private helper is not `unsafe`): every `NonNull<Header>` the collector
+/// handles points to an allocated box — held by a handle, by the buffer or frozen-candidates list (the
+/// ownership bits), by the trash, or by the collector's own +1 during a collection — and the returned
+/// reference is only used while that holds.
+#[inline(always)]
+fn hdr<'a>(h: NonNull<Header>) -> &'a Header {
+    // SAFETY: every caller passes a box that is allocated for the duration of the borrow (held by a
+    // handle, by the buffer, or by the collector during a collection).
+    unsafe { &*h.as_ptr() }
+}
+
+/// Frees `h` if nothing owns it any more.
+///
+/// # Safety
+/// `h` is allocated, and its value is dropped (or `strong > 0` so it will not be freed).
+#[inline]
+unsafe fn free_if_unowned(h: NonNull<Header>) {
+    let hr = hdr(h);
+    if hr.is_unowned() {
+        state::try_with(|s| s.note_freed(hr));
+        // SAFETY: no handle, buffer or collector owns it; the value is gone (caller).
+        unsafe { free_box(h) };
+    }
+}
+
+/// Nested value drops beyond this depth are deferred to the trash (CPython's trashcan), so that dropping
+/// a long chain by counting (`a -> b -> c -> …`, a million long) does not recurse a million deep.
+const TRASH_DEPTH: u32 = 64;
+
+/// The last strong handle to `h` was dropped: drop the value (unless the collector did), free the box
+/// unless a `Weak` or the buffer still holds it.
+///
+/// # Safety
+/// `h` is allocated and its strong count just reached zero.
+#[inline(never)]
+pub(crate) unsafe fn release(h: NonNull<Header>) {
+    let hr = hdr(h);
+    if hr.has(Flags::DROPPED) {
+        // SAFETY: a zombie: its value was dropped by the collector.
+        unsafe { free_if_unowned(h) };
+        return;
+    }
+    // Hold the box while its value drops (or waits in the trash): the `Drop` may start a collection,
+    // which must not free a buffered box whose count reads zero from under us.
+    hr.set(Flags::DROPPED);
+    hr.strong.set(1);
+    let outermost = state::try_with(|s| {
+        let depth = s.drop_depth.get();
+        if depth >= TRASH_DEPTH {
+            s.trash.borrow_mut().push(h);
+            return None;
+        }
+        s.drop_depth.set(depth + 1);
+        Some(depth == 0)
+    });
+    match outermost {
+        // Deferred: the outermost release drops it.
+        Some(None) => {}
+        Some(Some(outer)) => {
+            struct Depth;
+            impl Drop for Depth {
+                fn drop(&mut self) {
+                    state::try_with(|s| s.drop_depth.set(s.drop_depth.get() - 1));
+                }
+            }
+            let depth = Depth;
+            // SAFETY: `h` is allocated and held by the +1 set above; its value is not dropped yet
+            // (`DROPPED` was clear on entry).
+            unsafe { drop_held_value(h) };
+            if outer {
+                // Empty the trash iteratively, still counted as one level deep.
+                while let Some(t) = state::try_with(|s| s.trash.borrow_mut().pop()).flatten() {
+                    // SAFETY: trashed boxes are held, `DROPPED`-flagged, with their value still live.
+                    unsafe { drop_held_value(t) };
+                }
+            }
+            drop(depth);
+        }
+        // SAFETY: no state (thread teardown): plain recursive drop, as `Rc` does.
+        None => unsafe { drop_held_value(h) },
+    }
+}
+
+/// Drops the value of a held, `DROPPED`-flagged box, then gives up the hold and frees the box if nothing
+/// else owns it — also when the drop unwinds (the rest of the value then leaks).
+///
+/// # Safety
+/// `h` is allocated, held (`strong == 1` by the caller's hold), and its value has not been dropped.
+unsafe fn drop_held_value(h: NonNull<Header>) {
+    struct Finish(NonNull<Header>);
+    impl Drop for Finish {
+        fn drop(&mut self) {
+            hdr(self.0).strong.set(0);
+            // SAFETY: the value is dropped (or its drop unwound); the box is still allocated thanks to
+            // the hold given up just now.
+            unsafe { free_if_unowned(self.0) };
+        }
+    }
+    let _finish = Finish(h);
+    // SAFETY: the box is live, its value not dropped (caller), and nothing can reach the value any more
+    // (no strong handle; `upgrade` sees `DROPPED`).
+    unsafe { (hdr(h).vtable.drop_value)(h) };
+}
+
+/// A `Weak` handle to `h` was dropped.
+///
+/// # Safety
+/// `h` is allocated and the caller's weak count is being given up.
+pub(crate) unsafe fn release_weak(h: NonNull<Header>) {
+    let hr = hdr(h);
+    hr.weak.set(hr.weak.get() - 1);
+    if hr.strong.get() == 0 {
+        // SAFETY: count zero means the value was dropped.
+        unsafe { free_if_unowned(h) };
+    }
+}
+
+/// A decrement left `h`'s count above zero: buffer it as a possible root (purple), once.
+#[inline]
+pub(crate) fn possible_root(h: NonNull<Header>) {
+    let hr = hdr(h);
+    // One load and one test: green, already buffered, dead, or a frozen candidate.
+    if hr.has(Flags::GREEN | Flags::BUFFERED | Flags::DROPPED | Flags::FROZEN_CANDIDATE) {
+        return;
+    }
+    buffer(h);
+}
+
+#[inline(never)]
+fn buffer(h: NonNull<Header>) {
+    // No state (thread teardown): nothing to buffer into; the decrement stands, a cycle may leak.
+    state::try_with(|s| {
+        let hr = hdr(h);
+        if s.is_frozen(hr) {
+            hr.set(Flags::FROZEN_CANDIDATE);
+            s.frozen_candidates.borrow_mut().push(h);
+            return;
+        }
+        hr.set(Flags::BUFFERED);
+        let len = {
+            let mut roots = s.roots.borrow_mut();
+            roots.push(h);
+            roots.len()
+        };
+        if len >= s.effective_threshold.get() && s.enabled.get() && !s.collecting.get() {
+            collect(s, true);
+        }
+    });
+}
+
+/// Runs one collection; returns the number of objects found to be garbage (their values dropped).
+/// Returns 0 at once if a collection is already running on this thread (a `Drop` calling `collect`).
+pub(crate) fn collect(s: &State, automatic: bool) -> usize {
+    if s.collecting.get() {
+        return 0;
+    }
+    s.collecting.set(true);
+    struct Reset<'a>(&'a State);
+    impl Drop for Reset<'_> {
+        fn drop(&mut self) {
+            self.0.collecting.set(false);
+        }
+    }
+    let _reset = Reset(s);
+    let start = Clock::now();
+    let buffered = s.roots.borrow().len();
+    run_callbacks(
+        s,
+        Phase::Start,
+        &CallbackInfo {
+            buffered,
+            collected: 0,
+        },
+    );
+
+    sweep_frozen_candidates(s);
+    let roots = mem::take(&mut *s.roots.borrow_mut());
+    let mut analysis = Analysis {
+        roots,
+        nodes: Vec::new(),
+        stack: Vec::new(),
+        tracer: Tracer::new(),
+        state: s,
+        done: false,
+    };
+    analysis.mark_roots();
+    // Roots whose object is still alive: what the adaptive threshold weighs the result against (dead
+    // roots are released without any scanning, so they cost little).
+    let examined = analysis.roots.len();
+    analysis.mark_gray();
+    analysis.scan();
+    let white = analysis.finish();
+    let collected = white.len();
+    let panic = drop_garbage(s, white);
+
+    s.collections.set(s.collections.get() + 1);
+    s.collected.set(s.collected.get() + collected as u64);
+    s.time_ns
+        .set(s.time_ns.get().saturating_add(start.elapsed_ns()));
+    if automatic {
+        adapt(s, examined, collected);
+    }
+    run_callbacks(
+        s,
+        Phase::Stop,
+        &CallbackInfo {
+            buffered,
+            collected,
+        },
+    );
+    #[cfg(feature = "std")]
+    if let Some(p) = panic {
+        drop(_reset);
+        std::panic::resume_unwind(p);
+    }
+    #[cfg(not(feature = "std"))]
+    if let Some(never) = panic {
+        match never {}
+    }
+    collected
+}
+
+/// The adaptive threshold (DESIGN §5, "live data rescanned"): when an automatic collection finds fewer
+/// garbage objects than a quarter of the live roots it examined, the buffer is mostly live data and
+/// scanning it again soon would be wasted, so the effective threshold doubles (up to `MAX_GROWTH` times
+/// the user's); when a collection is productive, it halves back towards the user's threshold.
+fn adapt(s: &State, examined: usize, collected: usize) {
+    let base = s.threshold.get().max(1);
+    let cur = s.effective_threshold.get();
+    let next = if collected.saturating_mul(4) < examined {
+        cur.saturating_mul(2).min(base.saturating_mul(MAX_GROWTH))
+    } else {
+        (cur / 2).max(base)
+    };
+    s.effective_threshold.set(next);
+}
+
+fn run_callbacks(s: &State, phase: Phase, info: &CallbackInfo) {
+    if s.callbacks.borrow().is_empty() {
+        return;
+    }
+    // Taken out while they run, so that a callback may add or remove callbacks (or collect: a no-op).
+    struct PutBack<'a>(&'a State, Vec<(u64, state::Callback)>);
+    impl Drop for PutBack<'_> {
+        fn drop(&mut self) {
+            let mut cur = self.0.callbacks.borrow_mut();
+            let added = mem::take(&mut *cur);
+            *cur = mem::take(&mut self.1);
+            cur.extend(added);
+        }
+    }
+    let mut taken = PutBack(s, mem::take(&mut *s.callbacks.borrow_mut()));
+    for (_, cb) in taken.1.iter_mut() {
+        cb(phase, info);
+    }
+}
+
+/// Frozen boxes that died while in the frozen-candidates list are freed (without tracing anything).
+fn sweep_frozen_candidates(s: &State) {
+    let mut list = s.frozen_candidates.borrow_mut();
+    let mut dead = Vec::new();
+    list.retain(|&h| {
+        let keep = !hdr(h).has(Flags::DROPPED);
+        if !keep {
+            dead.push(h);
+        }
+        keep
+    });
+    drop(list);
+    for h in dead {
+        hdr(h).clear(Flags::FROZEN_CANDIDATE);
+        // SAFETY: DROPPED: the value is gone; the list owned the box until now.
+        unsafe { free_if_unowned(h) };
+    }
+}
+
+/// One collection's analysis (MarkRoots, MarkGray, ScanRoots). If `trace` panics, dropping it restores
+/// every count and mark and puts the roots back in the buffer.
+struct Analysis<'a> {
+    /// Possible roots taken from the buffer; they keep `BUFFERED` until `finish`.
+    roots: Vec<NonNull<Header>>,
+    /// Every box reached, with its true strong count.
+    nodes: Vec<(NonNull<Header>, u32)>,
+    stack: Vec<NonNull<Header>>,
+    tracer: Tracer,
+    state: &'a State,
+    done: bool,
+}
+
+impl Analysis<'_> {
+    /// Takes out of the roots the boxes whose value is already dropped (count reached zero while
+    /// buffered, or zombies), freeing those nothing else holds.
+    fn mark_roots(&mut self) {
+        let mut dead = Vec::new();
+        self.roots.retain(|&h| {
+            let live = !hdr(h).has(Flags::DROPPED);
+            if !live {
+                dead.push(h);
+            }
+            live
+        });
+        for h in dead {
+            hdr(h).clear(Flags::BUFFERED);
+            // SAFETY: DROPPED: its value is gone; the buffer owned the box until now.
+            unsafe { free_if_unowned(h) };
+        }
+    }
+
+    fn reach(&mut self, h: NonNull<Header>) {
+        let hr = hdr(h);
+        hr.set(Flags::VISITED);
+        self.nodes.push((h, hr.strong.get()));
+        self.stack.push(h);
+    }
+
+    /// Calls the user's `trace` on `n`, leaving its edges in `self.tracer.edges`.
+    fn trace(&mut self, n: NonNull<Header>) {
+        self.tracer.edges.clear();
+        // SAFETY: `n` is reached by this analysis, hence allocated (a handle or the buffer holds it) and
+        // not DROPPED (never reached if so).
+        unsafe { (hdr(n).vtable.trace)(n, &mut self.tracer) };
+    }
+
+    /// Whether an edge target takes part in the analysis: not a zombie, not frozen.
+    fn in_graph(&self, c: &Header) -> bool {
+        !c.has(Flags::DROPPED) && !self.state.is_frozen(c)
+    }
+
+    /// MarkGray from every root: trial-decrement every edge, iteratively.
+    fn mark_gray(&mut self) {
+        for i in 0..self.roots.len() {
+            let r = self.roots[i];
+            if !hdr(r).has(Flags::VISITED) {
+                self.reach(r);
+            }
+            while let Some(n) = self.stack.pop() {
+                self.trace(n);
+                for j in 0..self.tracer.edges.len() {
+                    let c = self.tracer.edges[j];
+                    let cr = hdr(c);
+                    if !self.in_graph(cr) {
+                        continue;
+                    }
+                    if !cr.has(Flags::VISITED) {
+                        self.reach(c);
+                    }
+                    // Saturating: a count driven below zero means `trace` over-reported (a broken
+                    // `Trace` impl); zero is the conservative reading for this box and restore fixes it.
+                    cr.strong.set(cr.strong.get().saturating_sub(1));
+                }
+            }
+        }
+    }
+
+    /// ScanRoots: everything reachable from a box with references from outside the graph is live.
+    fn scan(&mut self) {
+        for i in 0..self.nodes.len() {
+            let h = self.nodes[i].0;
+            let hr = hdr(h);
+            if hr.strong.get() == 0 || hr.has(Flags::LIVE) {
+                continue;
+            }
+            hr.set(Flags::LIVE);
+            self.stack.push(h);
+            while let Some(n) = self.stack.pop() {
+                self.trace(n);
+                for j in 0..self.tracer.edges.len() {
+                    let cr = hdr(self.tracer.edges[j]);
+                    if cr.has(Flags::VISITED) && !cr.has(Flags::LIVE) && self.in_graph(cr) {
+                        cr.set(Flags::LIVE);
+                        self.stack.push(self.tracer.edges[j]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Restores counts and marks; returns the white boxes, now `DROPPED` and held (+1) by the collector.
+    fn finish(mut self) -> Vec<NonNull<Header>> {
+        let mut white = Vec::new();
+        for &(h, strong) in &self.nodes {
+            let hr = hdr(h);
+            if hr.has(Flags::LIVE) {
+                hr.strong.set(strong);
+            } else {
+                // Held, so that dropping its peers' values cannot bring it to zero and free it early.
+                hr.strong.set(strong + 1);
+                hr.set(Flags::DROPPED);
+                white.push(h);
+            }
+            hr.clear(Flags::VISITED | Flags::LIVE);
+        }
+        for &r in &self.roots {
+            hdr(r).clear(Flags::BUFFERED);
+        }
+        self.done = true;
+        white
+    }
+}
+
+impl Drop for Analysis<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // A `trace` panicked: undo everything, keep the roots for a later collection.
+        for &(h, strong) in &self.nodes {
+            let hr = hdr(h);
+            hr.strong.set(strong);
+            hr.clear(Flags::VISITED | Flags::LIVE);
+        }
+        let mut buf = self.state.roots.borrow_mut();
+        buf.extend(self.roots.drain(..));
+    }
+}
+
+#[cfg(feature = "std")]
+type Payload = Option<alloc::boxed::Box<dyn core::any::Any + Send + 'static>>;
+#[cfg(not(feature = "std"))]
+type Payload = Option<core::convert::Infallible>;
+
+/// Drops every white value, then releases the collector's holds, freeing what falls to zero.
+fn drop_garbage(s: &State, white: Vec<NonNull<Header>>) -> Payload {
+    /// Releases the holds however the drops end. If a drop unwinds (only without `std`), the values not
+    /// dropped yet are leaked, but their boxes are still freed.
+    struct Release<'a> {
+        state: &'a State,
+        white: Vec<NonNull<Header>>,
+    }
+    impl Drop for Release<'_> {
+        fn drop(&mut self) {
+            for &h in &self.white {
+                let hr = hdr(h);
+                let n = hr.strong.get() - 1;
+                hr.strong.set(n);
+                if n == 0 {
+                    // SAFETY: the value is dropped (or leaked on unwind); nothing else holds a count.
+                    unsafe { free_if_unowned(h) };
+                } else {
+                    // Resurrected by a `Drop` (or kept by an over-reporting `trace`): a zombie.
+                    self.state.resurrected.set(self.state.resurrected.get() + 1);
+                }
+            }
+        }
+    }
+    let guard = Release { state: s, white };
+    #[cfg(feature = "std")]
+    let mut first_panic: Payload = None;
+    for &h in &guard.white {
+        let drop_one = || {
+            // SAFETY: white boxes are held by the collector (allocated); each value is dropped once here,
+            // and no reference to it can exist (it was unreachable from outside the garbage).
+            unsafe { (hdr(h).vtable.drop_value)(h) }
+        };
+        #[cfg(feature = "std")]
+        if let Err(p) = std::panic::catch_unwind(core::panic::AssertUnwindSafe(drop_one)) {
+            first_panic.get_or_insert(p);
+        }
+        #[cfg(not(feature = "std"))]
+        drop_one();
+    }
+    drop(guard);
+    #[cfg(feature = "std")]
+    return first_panic;
+    #[cfg(not(feature = "std"))]
+    None
+}
+
+/// Time spent collecting: `std::time::Instant` with `std`, nothing without.
+struct Clock {
+    #[cfg(feature = "std")]
+    start: std::time::Instant,
+}
+
+impl Clock {
+    fn now() -> Clock {
+        Clock {
+            #[cfg(feature = "std")]
+            start: std::time::Instant::now(),
+        }
+    }
+    fn elapsed_ns(&self) -> u64 {
+        #[cfg(feature = "std")]
+        return u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        #[cfg(not(feature = "std"))]
+        0
+    }
+}
+
+/// `freeze()`: everything alive now becomes frozen; the buffer's entries move to the frozen candidates.
+pub(crate) fn freeze(s: &State) {
+    let e = s.epoch.get().saturating_add(1).min(u32::MAX - 1);
+    s.epoch.set(e);
+    s.freeze_mark.set(e);
+    s.frozen_live.set(s.live.get());
+    let roots = mem::take(&mut *s.roots.borrow_mut());
+    let mut cands = s.frozen_candidates.borrow_mut();
+    let mut dead = Vec::new();
+    for h in roots {
+        let hr = hdr(h);
+        hr.clear(Flags::BUFFERED);
+        if hr.has(Flags::DROPPED) {
+            dead.push(h);
+        } else {
+            hr.set(Flags::FROZEN_CANDIDATE);
+            cands.push(h);
+        }
+    }
+    drop(cands);
+    for h in dead {
+        // SAFETY: DROPPED, and the buffer's ownership was just given up.
+        unsafe { free_if_unowned(h) };
+    }
+}
+
+/// `unfreeze()`: nothing is frozen any more; frozen boxes decremented meanwhile become possible roots.
+pub(crate) fn unfreeze(s: &State) {
+    s.freeze_mark.set(0);
+    s.frozen_live.set(0);
+    let cands = mem::take(&mut *s.frozen_candidates.borrow_mut());
+    let mut roots = s.roots.borrow_mut();
+    let mut dead = Vec::new();
+    for h in cands {
+        let hr = hdr(h);
+        hr.clear(Flags::FROZEN_CANDIDATE);
+        if hr.has(Flags::DROPPED) {
+            dead.push(h);
+        } else {
+            hr.set(Flags::BUFFERED);
+            roots.push(h);
+        }
+    }
+    drop(roots);
+    for h in dead {
+        // SAFETY: DROPPED, and the list's ownership was just given up.
+        unsafe { free_if_unowned(h) };
+    }
+}

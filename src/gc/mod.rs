@@ -1,0 +1,258 @@
+//! Reference counting with cycle collection: CPython's object memory model for Rust (feature `gc`).
+//!
+//! CPython frees an object the moment its reference count drops to zero, and runs a cyclic collector for
+//! what counting cannot free: groups of objects that only reference each other. [`Gc<T>`] does the same.
+//! It is a single-threaded reference-counted pointer like `std::rc::Rc`, whose boxes come from poolgc's
+//! pools, plus a collector — Bacon and Rajan's synchronous *trial deletion* — that finds garbage cycles.
+//!
+//! ```
+//! use core::cell::RefCell;
+//! use poolgc::gc::{self, Gc, Trace, Tracer};
+//!
+//! struct Node {
+//!     next: RefCell<Option<Gc<Node>>>,
+//! }
+//! // SAFETY: visits the only field that can own a `Gc`, once.
+//! unsafe impl Trace for Node {
+//!     fn trace(&self, t: &mut Tracer) {
+//!         self.next.trace(t);
+//!     }
+//! }
+//!
+//! let a = Gc::new(Node { next: RefCell::new(None) });
+//! let b = Gc::new(Node { next: RefCell::new(Some(a.clone())) });
+//! *a.next.borrow_mut() = Some(b.clone()); // a -> b -> a
+//! assert_eq!(Gc::strong_count(&a), 2);     // `a`, and b.next
+//! drop((a, b));                            // both counts fall to 1: not freed by counting alone
+//! assert_eq!(gc::collect(), 2);            // the collector finds the cycle
+//! ```
+//!
+//! With feature `derive`, `#[derive(Trace)]` writes the `Trace` impl. Unsized values work too:
+//! `Gc<str>` from a `&str` or `String`, `Gc<[T]>` from a `Vec<T>`, a `&[T]` or an iterator.
+//!
+//! # How it works
+//!
+//! * Cloning a `Gc` adds one to the count, dropping subtracts one. At zero, the value is dropped and the
+//!   box freed at once, as in CPython (and `Rc`).
+//! * A drop that leaves the count above zero may have just cut the last outside reference to a cycle, so
+//!   the box goes into this thread's *possible-roots buffer* (Bacon–Rajan's purple), once.
+//!   [`count()`] is the buffer's length; when it reaches [`threshold()`] (700 by default, CPython's first
+//!   generation) a collection runs automatically, unless [`disable`]d.
+//! * A collection ([`collect()`]) trial-deletes from the buffered roots: it subtracts every reference that
+//!   comes from inside the graph reachable from them (MarkGray), keeps what still has outside references
+//!   and all it reaches (Scan), and frees the rest (CollectRoots). Every traversal uses an explicit stack,
+//!   so a million-node list is collected without deep recursion.
+//! * Types that cannot own a `Gc` (`Trace::ACYCLIC`, computed at compile time — strings, numbers,
+//!   `Vec<u8>`, a struct of those) are *green*: never buffered, never traversed.
+//! * [`freeze()`] makes everything alive now invisible to the collector, as `gc.freeze()` does.
+//!
+//! # Destruction of garbage, and what `Drop` may do
+//!
+//! The values of a garbage cycle are all dropped first, while every box of the cycle is still allocated,
+//! then the boxes are freed. A `Drop` impl that reaches another member of its own cycle finds it marked
+//! dead: `Deref` panics with a clear message, [`Gc::try_deref`] and [`Weak::upgrade`] return `None` — it never
+//! reads freed memory. A `Drop` that stores a handle to a member into a live structure (*resurrection*)
+//! keeps that box allocated as a *zombie* (its value is gone; deref panics) until that handle is dropped;
+//! the rest of the cycle is freed normally. A panic in `Drop` or in `trace` propagates after the collector
+//! has restored its state (see [`Trace`] for the contract and the cost of breaking it).
+//!
+//! # Threads, and `no_std`
+//!
+//! `Gc` and `Weak` are `!Send` and `!Sync`. With `std`, each thread has its own buffer, threshold and
+//! statistics, and collects only its own objects; a thread that exits runs one last collection, so its
+//! garbage cycles do not outlive it. Without `std`, there is one collector state for the
+//! program, unlocked by the `unsafe` `init_single_threaded()` whose contract is that all `Gc` use happens
+//! in one execution context; until then `Gc::new` and these functions panic. No safe code can make two
+//! contexts touch the collector at once.
+//!
+//! # Where boxes come from
+//!
+//! With feature `os`, a process-wide `PoolAlloc` of the collector's own ([`box_allocator`]) serves every
+//! box, whatever the program's global allocator is. Without `os` (firmware), boxes come from the global
+//! allocator, which is expected to be a `PoolAlloc`. Allocation failure calls `handle_alloc_error`.
+
+mod collector;
+mod gcbox;
+mod ptr;
+mod slice;
+mod state;
+mod trace;
+mod weak;
+
+pub use gcbox::box_allocator;
+pub use ptr::Gc;
+#[cfg(not(feature = "std"))]
+pub use state::init_single_threaded;
+pub use trace::{Trace, Tracer};
+pub use weak::Weak;
+
+/// `#[derive(Trace)]` (feature `derive`): visits every field; `ACYCLIC` is the AND of the fields'.
+#[cfg(feature = "derive")]
+pub use poolgc_derive::Trace;
+
+use alloc::boxed::Box;
+use core::time::Duration;
+
+/// Runs a collection now and returns the number of objects found to be garbage and freed (`gc.collect()`).
+///
+/// (About all the functions here: with `std`, once this thread's collector state is destroyed — code
+/// running in thread-local destructors after it — they do nothing and return neutral values: 0, false,
+/// the defaults. Without `std`, they panic until `init_single_threaded` was called.)
+///
+/// Returns 0 without doing anything when called while this thread is already collecting (from a `Drop`
+/// or a callback).
+pub fn collect() -> usize {
+    state::with_or(0, |s| collector::collect(s, false))
+}
+
+/// Turns automatic collection on (`gc.enable()`; the default).
+pub fn enable() {
+    state::with_or((), |s| s.enabled.set(true));
+}
+
+/// Turns automatic collection off (`gc.disable()`). Possible roots are still buffered, and [`collect`]
+/// still works.
+pub fn disable() {
+    state::with_or((), |s| s.enabled.set(false));
+}
+
+/// Whether automatic collection is on (`gc.isenabled()`).
+pub fn is_enabled() -> bool {
+    state::with_or(false, |s| s.enabled.get())
+}
+
+/// Sets how many possible roots trigger an automatic collection (`gc.set_threshold(n)`); 0 is taken as 1.
+/// Also resets the adaptive threshold to this value.
+pub fn set_threshold(possible_roots: usize) {
+    let t = possible_roots.max(1);
+    state::with_or((), |s| {
+        s.threshold.set(t);
+        s.effective_threshold.set(t);
+    });
+}
+
+/// The threshold last set (`gc.get_threshold()[0]`); 700 by default.
+///
+/// Automatic collection may wait for more than this many roots when recent collections found mostly live
+/// objects: after an automatic collection that finds fewer garbage objects than a quarter of the live
+/// roots it examined, the effective threshold doubles (up to 64 times this value); a productive one halves
+/// it back. This avoids
+/// rescanning the same live graph over and over. [`GcStats::effective_threshold`] shows the current value.
+pub fn threshold() -> usize {
+    state::with_or(state::DEFAULT_THRESHOLD, |s| s.threshold.get())
+}
+
+/// The number of possible roots buffered now (`gc.get_count()[0]`).
+pub fn count() -> usize {
+    state::with_or(0, |s| s.roots.borrow().len())
+}
+
+/// Freezes every object alive now (`gc.freeze()`): they are never buffered or traversed again until
+/// [`unfreeze`]. Use it, like CPython, after building a large long-lived structure, so collections stop
+/// rescanning it. The buffer is emptied into the frozen set.
+pub fn freeze() {
+    state::with_or((), collector::freeze);
+}
+
+/// Unfreezes everything (`gc.unfreeze()`). Frozen objects whose count fell (without reaching zero) while
+/// frozen become possible roots again, so cycles made garbage meanwhile are found by the next collection.
+pub fn unfreeze() {
+    state::with_or((), collector::unfreeze);
+}
+
+/// The number of live frozen objects (`gc.get_freeze_count()`).
+pub fn get_freeze_count() -> usize {
+    state::with_or(0, |s| s.frozen_live.get())
+}
+
+/// Collector statistics for this thread (`gc.get_stats()`), from [`stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GcStats {
+    /// Collections run (automatic and explicit).
+    pub collections: u64,
+    /// Objects found to be garbage and dropped by the collector, in all.
+    pub collected: u64,
+    /// Of those, objects a `Drop` resurrected (kept allocated as zombies until their last handle goes).
+    pub resurrected: u64,
+    /// Time spent in collections (with `std`; zero without).
+    pub time: Duration,
+    /// `Gc` objects made by this thread and not yet freed.
+    pub live: usize,
+    /// Possible roots buffered now ([`count`]).
+    pub buffered: usize,
+    /// The threshold set ([`threshold`]).
+    pub threshold: usize,
+    /// The threshold automatic collection uses now (adapted; see [`threshold`]).
+    pub effective_threshold: usize,
+    /// Live frozen objects ([`get_freeze_count`]).
+    pub frozen: usize,
+    /// Whether automatic collection is on.
+    pub enabled: bool,
+}
+
+/// This thread's collector statistics (`gc.get_stats()`).
+pub fn stats() -> GcStats {
+    state::with_or(GcStats::default(), |s| GcStats {
+        collections: s.collections.get(),
+        collected: s.collected.get(),
+        resurrected: s.resurrected.get(),
+        time: Duration::from_nanos(s.time_ns.get()),
+        live: s.live.get(),
+        buffered: s.roots.borrow().len(),
+        threshold: s.threshold.get(),
+        effective_threshold: s.effective_threshold.get(),
+        frozen: s.frozen_live.get(),
+        enabled: s.enabled.get(),
+    })
+}
+
+/// When a callback runs (`gc.callbacks`' `phase`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Before a collection.
+    Start,
+    /// After a collection.
+    Stop,
+}
+
+/// What a callback is told (`gc.callbacks`' `info`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallbackInfo {
+    /// Possible roots in the buffer when the collection started.
+    pub buffered: usize,
+    /// Objects found to be garbage (0 at [`Phase::Start`]).
+    pub collected: usize,
+}
+
+/// Identifies a callback for [`remove_callback`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CallbackId(u64);
+
+/// Registers `f` to run before and after every collection on this thread (`gc.callbacks.append(f)`).
+///
+/// A callback may add callbacks (they run from the next collection on); a `collect()` inside one does
+/// nothing. Callbacks are set aside while they run, so `remove_callback` from inside a callback finds
+/// none of them (it returns false).
+pub fn add_callback(f: impl FnMut(Phase, &CallbackInfo) + 'static) -> CallbackId {
+    let f: state::Callback = Box::new(f);
+    state::with_or(CallbackId(0), |s| {
+        let id = s.next_callback_id.get();
+        s.next_callback_id.set(id + 1);
+        s.callbacks.borrow_mut().push((id, f));
+        CallbackId(id)
+    })
+}
+
+/// Unregisters a callback (`gc.callbacks.remove(f)`); false if it was not registered.
+pub fn remove_callback(id: CallbackId) -> bool {
+    let removed = state::with_or(None, |s| {
+        let mut cbs = s.callbacks.borrow_mut();
+        cbs.iter()
+            .position(|(i, _)| *i == id.0)
+            .map(|pos| cbs.remove(pos))
+    });
+    // Dropped outside the borrow: the closure's own drop may use the collector.
+    removed.is_some()
+}

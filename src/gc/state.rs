@@ -1,0 +1,245 @@
+//! Where the collector's state lives: one per thread with `std`, one per program without.
+//!
+//! # With `std`
+//! A `thread_local!` with a `const` initialiser (no lazy-init allocation). `Gc` is `!Send`/`!Sync`, so a
+//! box is only ever touched by the thread that made it, and that thread's state is the only one that
+//! buffers it. When the thread exits, its state runs one last collection and is destroyed (see `Drop for
+//! State`). A `Gc` dropped later in that thread's teardown (another thread-local holding one) finds no
+//! state and takes the stateless path: a count that reaches zero still frees at once, a decrement to
+//! non-zero is not buffered (a cycle made garbage that late is leaked rather than chased through destroyed
+//! state), and the `gc::` functions return neutral values.
+//!
+//! # Without `std`
+//! There is no portable notion of "thread", so there is one state for the program, in a `static`. It is
+//! sound only if every `Gc` operation happens in one execution context (say the main loop, not an
+//! interrupt handler or a second RTOS task); the compiler cannot check that, so the state is locked until
+//! the program says so with `unsafe { poolgc::gc::init_single_threaded() }`. Before that, every `Gc`
+//! operation that needs the state panics; no safe code can reach the state from two contexts.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+use core::ptr::NonNull;
+
+use super::gcbox::Header;
+use super::{CallbackInfo, Phase};
+
+/// A user callback run before and after every collection.
+pub(crate) type Callback = Box<dyn FnMut(Phase, &CallbackInfo)>;
+
+/// The collector's per-thread (or per-program) state. Every field is a `Cell` or a `RefCell` whose borrow
+/// never spans user code, so `Drop`/`trace` code that re-enters the collector finds it consistent.
+pub(crate) struct State {
+    /// The possible-roots buffer: boxes with `BUFFERED`.
+    pub(crate) roots: RefCell<Vec<NonNull<Header>>>,
+    /// Frozen boxes decremented to non-zero while frozen (`FROZEN_CANDIDATE`), for `unfreeze()`.
+    pub(crate) frozen_candidates: RefCell<Vec<NonNull<Header>>>,
+    pub(crate) enabled: Cell<bool>,
+    pub(crate) collecting: Cell<bool>,
+    pub(crate) threshold: Cell<usize>,
+    /// The threshold automatic collection uses now (adapted; see `collector::adapt`).
+    pub(crate) effective_threshold: Cell<usize>,
+    /// Birth epoch given to new boxes; `freeze()` advances it.
+    pub(crate) epoch: Cell<u32>,
+    /// Boxes with `epoch < freeze_mark` are frozen; 0 when nothing is.
+    pub(crate) freeze_mark: Cell<u32>,
+    /// Boxes made by this thread and not yet freed.
+    pub(crate) live: Cell<usize>,
+    /// Of those, frozen ones.
+    pub(crate) frozen_live: Cell<usize>,
+    pub(crate) collections: Cell<u64>,
+    pub(crate) collected: Cell<u64>,
+    pub(crate) resurrected: Cell<u64>,
+    pub(crate) time_ns: Cell<u64>,
+    pub(crate) callbacks: RefCell<Vec<(u64, Callback)>>,
+    pub(crate) next_callback_id: Cell<u64>,
+    /// Nesting of value drops started by counts reaching zero (the trashcan's depth).
+    pub(crate) drop_depth: Cell<u32>,
+    /// Boxes whose count reached zero too deep in nested drops; dropped iteratively by the outermost
+    /// release (CPython's trashcan). Each is `DROPPED` and held (+1) until its value is dropped.
+    pub(crate) trash: RefCell<Vec<NonNull<Header>>>,
+}
+
+/// CPython's first-generation threshold.
+pub(crate) const DEFAULT_THRESHOLD: usize = 700;
+
+impl State {
+    pub(crate) const fn new() -> State {
+        State {
+            roots: RefCell::new(Vec::new()),
+            frozen_candidates: RefCell::new(Vec::new()),
+            enabled: Cell::new(true),
+            collecting: Cell::new(false),
+            threshold: Cell::new(DEFAULT_THRESHOLD),
+            effective_threshold: Cell::new(DEFAULT_THRESHOLD),
+            epoch: Cell::new(1),
+            freeze_mark: Cell::new(0),
+            live: Cell::new(0),
+            frozen_live: Cell::new(0),
+            collections: Cell::new(0),
+            collected: Cell::new(0),
+            resurrected: Cell::new(0),
+            time_ns: Cell::new(0),
+            callbacks: RefCell::new(Vec::new()),
+            next_callback_id: Cell::new(1),
+            drop_depth: Cell::new(0),
+            trash: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Whether `h` is frozen.
+    #[inline(always)]
+    pub(crate) fn is_frozen(&self, h: &Header) -> bool {
+        h.epoch.get() < self.freeze_mark.get()
+    }
+
+    /// Book-keeping for a box about to be freed.
+    #[inline]
+    pub(crate) fn note_freed(&self, h: &Header) {
+        self.live.set(self.live.get().saturating_sub(1));
+        if self.is_frozen(h) {
+            self.frozen_live
+                .set(self.frozen_live.get().saturating_sub(1));
+        }
+    }
+}
+
+impl Drop for State {
+    /// Thread exit: one last collection, so that a thread that ends does not leak the garbage cycles
+    /// still waiting in its buffer (CPython collects at finalization too); then release the buffers.
+    /// Their boxes' values are either dropped already (count zero: free the box now) or still
+    /// referenced (forget the entry; the last handle frees the box).
+    ///
+    /// During this, the thread's state reads as destroyed: `Drop` impls that run take the stateless
+    /// path (no buffering, no trashcan), the `gc::` functions return neutral values, and callbacks are
+    /// not called. A panic from a `Drop` is contained here (unwinding out of a thread-local destructor
+    /// would abort).
+    fn drop(&mut self) {
+        let callbacks = core::mem::take(self.callbacks.get_mut());
+        #[cfg(feature = "std")]
+        {
+            if self.enabled.get() && !self.roots.get_mut().is_empty() {
+                let this = &*self;
+                let collect = || super::collector::collect(this, false);
+                let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(collect));
+            }
+        }
+        drop(callbacks);
+        // Only left over if a drop panicked while the trash was emptied: those values leak, their boxes
+        // are freed (no user code runs in thread teardown from here).
+        for h in core::mem::take(self.trash.get_mut()) {
+            // SAFETY: a trashed box is held by the trash (+1), hence allocated.
+            let hr = unsafe { h.as_ref() };
+            hr.strong.set(0);
+            if hr.is_unowned() {
+                // SAFETY: nothing else owns it; its value is leaked, never read again.
+                unsafe { super::gcbox::free_box(h) };
+            }
+        }
+        let roots = core::mem::take(self.roots.get_mut());
+        let frozen = core::mem::take(self.frozen_candidates.get_mut());
+        for h in roots.into_iter().chain(frozen) {
+            // SAFETY: a buffered box is owned by the buffer, hence allocated.
+            let hr = unsafe { h.as_ref() };
+            hr.clear(super::gcbox::Flags::BUFFERED | super::gcbox::Flags::FROZEN_CANDIDATE);
+            if hr.is_unowned() {
+                // SAFETY: no handle and no buffer owns it any more, and a zero count means the value was
+                // dropped when the count got there.
+                unsafe { super::gcbox::free_box(h) };
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+std::thread_local! {
+    static STATE: State = const { State::new() };
+}
+
+/// Runs `f` with this thread's state, or returns `None` once the thread's state is destroyed.
+#[cfg(feature = "std")]
+#[inline]
+pub(crate) fn try_with<R>(f: impl FnOnce(&State) -> R) -> Option<R> {
+    STATE.try_with(f).ok()
+}
+
+#[cfg(not(feature = "std"))]
+mod global {
+    use super::State;
+    use core::sync::atomic::{AtomicBool, Ordering};
+
+    /// The program's one state. See the module docs for why sharing it is sound.
+    pub(super) struct Global(pub(super) State);
+    // SAFETY: `State` is only reached through `try_with`, which refuses until `init_single_threaded` was
+    // called, whose contract is that every `Gc` operation of the program happens in one execution context
+    // from then on; so no two contexts ever touch the state (or any box) concurrently.
+    unsafe impl Sync for Global {}
+
+    pub(super) static STATE: Global = Global(State::new());
+    pub(super) static READY: AtomicBool = AtomicBool::new(false);
+
+    #[inline]
+    pub(super) fn ready() -> bool {
+        READY.load(Ordering::Acquire)
+    }
+}
+
+/// Declares that this program uses `Gc` from one execution context only (feature `gc` without `std`).
+///
+/// Without `std` the collector has one state for the whole program, not one per thread; this call
+/// unlocks it. Until it is made, [`Gc::new`](super::Gc::new) and the `gc` control functions panic. With
+/// `std`, state is per thread and this function does not exist.
+///
+/// # Safety
+/// From the call on, every `Gc`/`Weak` operation and every `poolgc::gc` function must run in the same
+/// execution context as this call: never concurrently from an interrupt handler, another core, or another
+/// RTOS task. (`Gc` being `!Send`/`!Sync` keeps handles where they were made; this contract covers the
+/// program-wide collector state they share.)
+#[cfg(not(feature = "std"))]
+pub unsafe fn init_single_threaded() {
+    global::READY.store(true, core::sync::atomic::Ordering::Release);
+}
+
+/// Runs `f` with the program's state; `None` until [`init_single_threaded`] was called.
+#[cfg(not(feature = "std"))]
+#[inline]
+pub(crate) fn try_with<R>(f: impl FnOnce(&State) -> R) -> Option<R> {
+    if global::ready() {
+        Some(f(&global::STATE.0))
+    } else {
+        None
+    }
+}
+
+/// Runs `f` with the state for the public control functions: with `std`, `default` once the thread's
+/// state is destroyed (thread teardown: a `Drop` calling `gc::collect()` then must not panic inside a
+/// thread-local destructor); without `std`, panics before `init_single_threaded`.
+#[inline]
+pub(crate) fn with_or<R>(default: R, f: impl FnOnce(&State) -> R) -> R {
+    #[cfg(feature = "std")]
+    {
+        try_with(f).unwrap_or(default)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        drop(default);
+        with(f)
+    }
+}
+
+/// Runs `f` with the state; panics before `init_single_threaded`.
+#[cfg(not(feature = "std"))]
+#[inline]
+pub(crate) fn with<R>(f: impl FnOnce(&State) -> R) -> R {
+    match try_with(f) {
+        Some(r) => r,
+        None => no_state(),
+    }
+}
+
+#[cfg(not(feature = "std"))]
+#[cold]
+#[inline(never)]
+fn no_state() -> ! {
+    panic!("poolgc::gc: call `unsafe {{ poolgc::gc::init_single_threaded() }}` before using Gc");
+}
