@@ -88,6 +88,8 @@ impl Arenas {
     /// # Safety
     /// `base` is aligned to `pool_size`, the span is owned by the heap, and `pools ≥ 1`.
     pub unsafe fn add(&mut self, base: *mut u8, pools: usize, fresh: bool) -> *mut ArenaHeader {
+        // Pool headers are found from block addresses alone (`pool::pool_of`), with this provenance.
+        let _ = base.expose_provenance();
         let a = base.wrapping_add(POOL_HEADER).cast::<ArenaHeader>();
         // SAFETY: the span is ours; the header fits in pool 0 (a pool is ≥ 1 KiB) and is suitably aligned
         // (base is pool-aligned and POOL_HEADER is a multiple of the pointer size).

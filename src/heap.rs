@@ -193,7 +193,8 @@ impl Heap {
             // SAFETY: a small block lives in an initialised pool.
             let bs = block_size(unsafe { (*pool).class } as usize);
             if new_e <= bs && 4 * new_e > 3 * bs {
-                return Some(ptr);
+                // Hand back the heap's provenance, not the caller's (possibly narrower) tag.
+                return NonNull::new(pool.cast::<u8>().with_addr(ptr.as_ptr().addr()));
             }
         } else if !is_small(old_e) && !is_small(new_e) {
             // SAFETY: a live large block of `layout`; the new size is valid (caller).
@@ -492,5 +493,34 @@ impl core::fmt::Debug for Heap {
             .field("bytes_in_use", &self.counters.bytes_in_use)
             .field("arenas", &self.arenas.count)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Heap {
+    /// Gives every arena back to its source (OS arenas are unmapped). Large OS blocks still live are not
+    /// tracked and stay mapped; blocks still in use from the arenas dangle, as with any allocator dropped
+    /// before its allocations (using or freeing them afterwards breaks `deallocate`'s contract).
+    ///
+    /// A heap that never asks the OS ([`Heap::empty`]) owns nothing outside its regions and touches no
+    /// memory here, so its regions may already be gone.
+    fn drop(&mut self) {
+        if !self.sources.use_os {
+            return;
+        }
+        let ps = self.config.pool_size();
+        let mut a = self.arenas.all;
+        while !a.is_null() {
+            // SAFETY: arenas on the all-list are live; each came from the sources with the layout
+            // (ntotal * pool_size, pool_size), and its header is read before the arena is given back.
+            unsafe {
+                let next = (*a).all_next;
+                let size = (*a).ntotal as usize * ps;
+                let base = NonNull::new_unchecked((*a).base);
+                self.sources
+                    .dealloc(base, Layout::from_size_align_unchecked(size, ps));
+                a = next;
+            }
+        }
+        self.arenas = Arenas::new();
     }
 }

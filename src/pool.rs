@@ -149,6 +149,9 @@ pub(crate) unsafe fn put_block(pool: *mut PoolHeader, block: *mut u8) {
     // SAFETY: the block is ours again and at least a pointer wide and pointer-aligned (every block is a
     // multiple of ALIGNMENT ≥ size_of::<*mut u8>() and aligned to it).
     unsafe {
+        // Re-derive the block from the pool's (heap-owned) provenance: the caller's pointer may carry a tag
+        // that covers only the user's bytes (a `Box`'s), and it must not be stored and handed out again.
+        let block = pool.cast::<u8>().with_addr(block.addr());
         block.cast::<*mut u8>().write((*pool).free);
         (*pool).free = block;
         (*pool).in_use -= 1;
@@ -156,7 +159,14 @@ pub(crate) unsafe fn put_block(pool: *mut PoolHeader, block: *mut u8) {
 }
 
 /// The pool containing `block`, found by masking (pools are aligned to their size).
+///
+/// The header pointer is not derived from `block`: a pointer handed back by a user may carry a tag that
+/// covers only the user's bytes (a `Box<T>`'s covers `size_of::<T>()`), and reading the header through it
+/// is undefined behaviour under Stacked and Tree Borrows. Arena bases are exposed when the arena is made
+/// (`Arenas::add`), so the header is reached with the heap's own provenance. This is the one place the
+/// allocator needs exposed provenance: an address-to-metadata lookup, as every allocator that finds its
+/// headers by masking has (Miri runs it with `-Zmiri-permissive-provenance`).
 #[inline(always)]
 pub(crate) fn pool_of(block: *mut u8, pool_mask: usize) -> *mut PoolHeader {
-    block.map_addr(|a| a & !pool_mask).cast()
+    core::ptr::with_exposed_provenance_mut(block.addr() & !pool_mask)
 }

@@ -20,6 +20,10 @@ pub(crate) struct Region {
     pub start: usize,
     /// One past the last byte managed by `lla` (the header's own address).
     pub end: usize,
+    /// One past the region's last byte (the end of the header and any alignment slack after it).
+    pub limit: usize,
+    /// `start` with the provenance of the whole region: re-derives pointers that users hand back.
+    mem: *mut u8,
     lla: linked_list_allocator::Heap,
 }
 
@@ -53,6 +57,8 @@ impl Region {
                 next: ptr::null_mut(),
                 start: begin,
                 end: hdr,
+                limit: begin + len,
+                mem: start,
                 lla,
             })
         };
@@ -75,6 +81,10 @@ impl Region {
     /// # Safety
     /// `ptr` must come from [`Region::alloc`] on this region with the same `layout`, and not be freed yet.
     pub unsafe fn dealloc(&mut self, ptr: NonNull<u8>, layout: Layout) {
+        // The caller's pointer may carry a tag covering only the user's bytes (a `Box`'s): the first-fit
+        // allocator writes a hole header through what it is given and hands the address out again later,
+        // so give it the region's own provenance.
+        let ptr = NonNull::new(self.mem.with_addr(ptr.as_ptr().addr())).unwrap_or(ptr);
         // SAFETY: forwarded contract.
         unsafe { self.lla.deallocate(ptr, layout) }
     }
@@ -212,7 +222,6 @@ pub(crate) struct Sources {
     /// Number of regions.
     pub nregions: usize,
     /// Whether to map memory from the OS when the regions cannot serve (feature `os`).
-    #[cfg_attr(not(all(feature = "os", unix)), allow(dead_code))]
     pub use_os: bool,
     /// Bytes held from sources: region sizes plus live OS mappings.
     pub reserved: usize,
@@ -238,7 +247,7 @@ impl Sources {
         let mut r = self.regions;
         while !r.is_null() {
             // SAFETY: regions on the list are live headers.
-            let (s, e) = unsafe { ((*r).start, (*r).end + size_of::<Region>()) };
+            let (s, e) = unsafe { ((*r).start, (*r).limit) };
             if begin < e && s < end {
                 return Err(RegionError::Overlaps);
             }

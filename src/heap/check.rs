@@ -56,6 +56,7 @@ impl Heap {
         let mut small_bytes = 0usize;
         let mut arenas = 0usize;
         let mut with_free = 0usize;
+        let mut spare_held = self.arenas.spare.is_null();
         let mut prev: *mut ArenaHeader = core::ptr::null_mut();
         let mut a = self.arenas.all;
         while !a.is_null() {
@@ -68,6 +69,7 @@ impl Heap {
             }
             // SAFETY: arenas reachable from the all-list are live (the walk is bounded by the count).
             let ar = unsafe { &*a };
+            spare_held |= a == self.arenas.spare;
             if ar.all_prev != prev {
                 return fail("all-arena list back link broken", a.addr());
             }
@@ -119,13 +121,12 @@ impl Heap {
                 let p = ar.base.wrapping_add(i * ps).cast::<PoolHeader>();
                 // SAFETY: pools below next_fresh have initialised headers.
                 let pool = unsafe { &*p };
-                if pool.in_use == 0 {
-                    empty += 1;
-                    continue;
-                }
+                // Empty pools too: one reused for the same class keeps its free list as it is.
                 let reserved = if i == 0 { ARENA_RESERVED } else { POOL_HEADER };
                 small_bytes += self.check_pool(p, pool, a, reserved)?;
-                if pool.in_use < pool.capacity {
+                if pool.in_use == 0 {
+                    empty += 1;
+                } else if pool.in_use < pool.capacity {
                     partial[pool.class as usize] += 1;
                 }
             }
@@ -142,8 +143,11 @@ impl Heap {
         for (class, &want) in partial.iter().enumerate() {
             self.check_used_list(class, want)?;
         }
+        if !spare_held {
+            return fail("spare arena is not a held arena", self.arenas.spare.addr());
+        }
         if !self.arenas.spare.is_null() {
-            // SAFETY: the spare is a live arena (checked to be on the all-list by the bucket walk below it).
+            // SAFETY: the spare was found on the all-list above, so it is a live arena.
             let s = unsafe { &*self.arenas.spare };
             if s.nfree != s.ntotal {
                 return fail("spare arena is not wholly free", self.arenas.spare.addr());
@@ -255,8 +259,8 @@ impl Heap {
                     p.addr(),
                 );
             }
-            // SAFETY: the count bound above means `p` is one of the partly used pools counted in the arena
-            // walk, or we stop at the first extra one before dereferencing a second.
+            // SAFETY: on a healthy heap every used-list entry is a live pool; on a corrupt one this scan may
+            // read a bad pointer before the count bound stops it (it is a debugging aid, like any heap walk).
             let pool = unsafe { &*p };
             if pool.class as usize != class
                 || pool.prev != prev
