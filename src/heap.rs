@@ -189,8 +189,9 @@ impl Heap {
         let old_e = effective_size(layout.size(), align);
         let new_e = effective_size(new_size, align);
         if is_small(old_e) && is_small(new_e) {
-            let pool = pool::pool_of(ptr.as_ptr(), self.pool_mask);
-            // SAFETY: a small block lives in an initialised pool.
+            // SAFETY: a live small block lives in an initialised pool of this heap.
+            let pool = unsafe { pool::pool_of(ptr.as_ptr(), self.pool_mask) };
+            // SAFETY: as above.
             let bs = block_size(unsafe { (*pool).class } as usize);
             if new_e <= bs && 4 * new_e > 3 * bs {
                 // Hand back the heap's provenance, not the caller's (possibly narrower) tag.
@@ -262,9 +263,9 @@ impl Heap {
     /// `block` is a live small block of this heap.
     #[inline(always)]
     unsafe fn dealloc_small(&mut self, block: *mut u8) {
-        let pool = pool::pool_of(block, self.pool_mask);
         // SAFETY: the block's pool is initialised and the block is handed out.
         unsafe {
+            let pool = pool::pool_of(block, self.pool_mask);
             let was_full = (*pool).in_use == (*pool).capacity;
             pool::put_block(pool, block);
             self.counters.deallocations += 1;

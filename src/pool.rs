@@ -31,10 +31,12 @@ bitflags::bitflags! {
     }
 }
 
-/// The header at the start of every pool. `#[repr(C)]` so that its size (48 bytes on 64-bit, 32 on 32-bit)
+/// The header at the start of every pool. `#[repr(C)]` so that its size (56 bytes on 64-bit, 36 on 32-bit)
 /// is fixed and known to the offset arithmetic.
 #[repr(C)]
 pub(crate) struct PoolHeader {
+    /// This header, with the heap's provenance (see [`pool_of`]).
+    pub this: *mut PoolHeader,
     /// Head of the freed-block list; null when no freed block is waiting (carving may still have some).
     pub free: *mut u8,
     /// Next pool: in its class's used list while partly used, in its arena's free-pool list while empty.
@@ -97,6 +99,7 @@ pub(crate) unsafe fn init(
         let capacity = (pool_size - first) / block_size(class);
         debug_assert!(capacity >= 1);
         pool.write(PoolHeader {
+            this: pool,
             free: ptr::null_mut(),
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
@@ -160,13 +163,20 @@ pub(crate) unsafe fn put_block(pool: *mut PoolHeader, block: *mut u8) {
 
 /// The pool containing `block`, found by masking (pools are aligned to their size).
 ///
-/// The header pointer is not derived from `block`: a pointer handed back by a user may carry a tag that
-/// covers only the user's bytes (a `Box<T>`'s covers `size_of::<T>()`), and reading the header through it
-/// is undefined behaviour under Stacked and Tree Borrows. Arena bases are exposed when the arena is made
-/// (`Arenas::add`), so the header is reached with the heap's own provenance. This is the one place the
-/// allocator needs exposed provenance: an address-to-metadata lookup, as every allocator that finds its
-/// headers by masking has (Miri runs it with `-Zmiri-permissive-provenance`).
+/// The result is not derived from `block`: a pointer handed back by a user may carry a tag that covers only
+/// the user's bytes (a `Box<T>`'s covers `size_of::<T>()`), and reaching the header through it is undefined
+/// behaviour under Stacked and Tree Borrows. Arena bases are exposed when an arena is made
+/// (`Arenas::add`); one load through the exposed provenance reads the header's own `this` pointer, and
+/// everything after uses that, the heap's own provenance. This is the allocator's one use of exposed
+/// provenance — an address-to-metadata lookup, which every allocator that finds headers by masking has
+/// (Miri runs it with `-Zmiri-permissive-provenance`).
+///
+/// # Safety
+/// `block` is a block of a live pool of this heap.
 #[inline(always)]
-pub(crate) fn pool_of(block: *mut u8, pool_mask: usize) -> *mut PoolHeader {
-    core::ptr::with_exposed_provenance_mut(block.addr() & !pool_mask)
+pub(crate) unsafe fn pool_of(block: *mut u8, pool_mask: usize) -> *mut PoolHeader {
+    let header = core::ptr::with_exposed_provenance_mut::<PoolHeader>(block.addr() & !pool_mask);
+    // SAFETY: the caller guarantees a live, initialised pool header at that address, inside an arena whose
+    // base provenance was exposed.
+    unsafe { (*header).this }
 }
