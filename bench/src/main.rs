@@ -155,6 +155,13 @@ struct Cell {
     failed: bool,
 }
 
+impl Cell {
+    /// Every run finished (none timed out or failed).
+    fn complete(&self, runs: usize) -> bool {
+        !self.values.is_empty() && (!self.failed || self.values.len() >= runs)
+    }
+}
+
 fn main() {
     let o = opts();
     let dir: PathBuf = std::env::current_exe()
@@ -346,7 +353,7 @@ fn print_targets(
     println!("\n## Targets (issue 5), checked against this run\n");
     let med = |w: &'static str, a: &'static str| -> Option<f64> {
         let c = cells.get(&(w, a))?;
-        (!c.values.is_empty() && !(c.failed && c.values.len() < o.runs)).then(|| median(&c.values))
+        c.complete(o.runs).then(|| median(&c.values))
     };
     let verdict = |ok: bool| if ok { "met" } else { "**missed**" };
     for &w in SMALL_SINGLE.iter().filter(|w| o.workloads.contains(w)) {

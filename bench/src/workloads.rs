@@ -11,7 +11,7 @@ pub struct Rng(pub u64);
 impl Rng {
     /// The next 64 random bits.
     #[inline]
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -20,12 +20,12 @@ impl Rng {
     /// Uniform in `0..n`.
     #[inline]
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
     /// A size in `1..=max`, skewed small (cubic): half the draws are under `max / 8`.
     #[inline]
     pub fn skewed(&mut self, max: usize) -> usize {
-        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        let u = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         1 + (u * u * u * (max - 1) as f64) as usize
     }
 }
@@ -176,7 +176,7 @@ fn hashmap(steps: usize) {
     let mut m: HashMap<String, u64> = HashMap::new();
     for i in 0..steps {
         let k = rng.below(100_000);
-        if rng.next() & 1 == 0 {
+        if rng.next_u64() & 1 == 0 {
             m.insert(format!("key-{k}"), i as u64);
         } else {
             m.remove(format!("key-{k}").as_str());
