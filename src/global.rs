@@ -8,9 +8,14 @@ use core::ptr::{self, NonNull};
 
 use crate::config::Config;
 use crate::heap::{Heap, HeapError};
+use crate::size_class::{class_of, effective_size, is_small};
+#[cfg(all(feature = "std", not(loom)))]
+use crate::size_class::{ALIGNMENT, SMALL_MAX};
 use crate::source::RegionError;
 use crate::stats::Stats;
 use crate::sync::Lock;
+#[cfg(all(feature = "std", not(loom)))]
+use crate::thread_cache;
 
 /// The pool allocator, usable as `#[global_allocator]`.
 ///
@@ -39,8 +44,13 @@ use crate::sync::Lock;
 /// // First thing in main, before anything allocates:
 /// unsafe { ALLOC.add_region(&raw mut HEAP as *mut u8, 16 * 1024) };
 /// ```
+///
+/// With feature `std`, [`with_thread_cache`](PoolAlloc::with_thread_cache) puts per-thread caches in
+/// front of the lock: the fast path for a `#[global_allocator]` (see the `thread_cache` module).
 pub struct PoolAlloc {
     heap: Lock<Heap>,
+    #[cfg(all(feature = "std", not(loom)))]
+    cache: thread_cache::Owner,
 }
 
 impl PoolAlloc {
@@ -60,6 +70,8 @@ impl PoolAlloc {
     pub const fn with_config(config: Config) -> Self {
         PoolAlloc {
             heap: Lock::new(Heap::new(config)),
+            #[cfg(all(feature = "std", not(loom)))]
+            cache: thread_cache::Owner::new(false),
         }
     }
 
@@ -67,6 +79,110 @@ impl PoolAlloc {
     pub const fn empty_with_config(config: Config) -> Self {
         PoolAlloc {
             heap: Lock::new(Heap::empty(config)),
+            #[cfg(all(feature = "std", not(loom)))]
+            cache: thread_cache::Owner::new(false),
+        }
+    }
+
+    /// This allocator with per-thread caches of small blocks in front of its lock (feature `std`;
+    /// without it, or under loom, this returns the allocator unchanged). Meant for the
+    /// `#[global_allocator]`:
+    ///
+    /// ```
+    /// use poolgc::PoolAlloc;
+    ///
+    /// #[global_allocator]
+    /// static ALLOC: PoolAlloc = PoolAlloc::new().with_thread_cache();
+    ///
+    /// let v: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    /// drop(v);
+    /// ALLOC.flush_thread_cache(); // this thread's cached blocks back to the heap, for exact stats
+    /// ```
+    ///
+    /// At most one caching allocator per process uses the caches at a time: the first one to allocate
+    /// (until it is dropped). Any other runs on its lock, like an allocator built without them. Blocks in
+    /// a thread's cache count as in use in [`stats`](PoolAlloc::stats) until that thread calls
+    /// [`flush_thread_cache`](PoolAlloc::flush_thread_cache) or exits; see the `thread_cache` module for
+    /// the whole contract.
+    #[cfg(all(feature = "std", not(loom)))]
+    pub const fn with_thread_cache(self) -> Self {
+        let me = core::mem::ManuallyDrop::new(self);
+        let p = (&raw const me).cast::<PoolAlloc>();
+        // SAFETY: `ManuallyDrop` is transparent, and `me` is never used or dropped again, so the heap is
+        // moved out exactly once (the old cache owner, never claimed, is simply forgotten).
+        let heap = unsafe { ptr::read(&raw const (*p).heap) };
+        PoolAlloc {
+            heap,
+            cache: thread_cache::Owner::new(true),
+        }
+    }
+
+    /// Without feature `std` (or under loom) there are no thread caches: the allocator, unchanged.
+    #[cfg(not(all(feature = "std", not(loom))))]
+    pub const fn with_thread_cache(self) -> Self {
+        self
+    }
+
+    /// Gives the calling thread's cached blocks, and those left by threads that have exited, back to the
+    /// heap. A no-op for an allocator without thread caches.
+    pub fn flush_thread_cache(&self) {
+        #[cfg(all(feature = "std", not(loom)))]
+        thread_cache::flush(&self.cache, &self.heap);
+    }
+
+    /// Whether this allocator's small blocks go through thread caches.
+    #[inline(always)]
+    fn cached(&self) -> bool {
+        #[cfg(all(feature = "std", not(loom)))]
+        return self.cache.enabled();
+        #[cfg(not(all(feature = "std", not(loom))))]
+        false
+    }
+
+    /// The locked path of `alloc`.
+    #[cold]
+    #[inline(never)]
+    fn alloc_locked(&self, layout: Layout) -> *mut u8 {
+        self.heap
+            .lock()
+            .allocate(layout)
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    /// `realloc` of a caching allocator. Small blocks stay in place only within their class, so that a
+    /// small block's layout always names its class (the caches file a freed block by its layout).
+    ///
+    /// # Safety
+    /// As for `GlobalAlloc::realloc`.
+    unsafe fn realloc_cached(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let align = layout.align();
+        let (old_e, new_e) = (
+            effective_size(layout.size(), align),
+            effective_size(new_size, align),
+        );
+        let (old_small, new_small) = (is_small(old_e), is_small(new_e));
+        if old_small && new_small && class_of(old_e) == class_of(new_e) {
+            return ptr;
+        }
+        if !old_small && !new_small {
+            // SAFETY: GlobalAlloc's contract; both large: the heap never keeps a small block in place.
+            return unsafe {
+                self.heap
+                    .lock()
+                    .reallocate(NonNull::new_unchecked(ptr), layout, new_size)
+            }
+            .map_or(ptr::null_mut(), NonNull::as_ptr);
+        }
+        // SAFETY: the caller guarantees `new_size` is a valid size for `align`.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, align) };
+        // SAFETY: GlobalAlloc's contract for `alloc`, `dealloc`; both blocks are live and distinct.
+        unsafe {
+            let new = self.alloc(new_layout);
+            if !new.is_null() {
+                ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+            new
         }
     }
 
@@ -141,20 +257,47 @@ impl fmt::Debug for PoolAlloc {
     }
 }
 
+/// The class of a small layout, `None` for a large one: `class_of(effective_size(..))`, computed with
+/// fewer instructions for the usual alignments (at most [`ALIGNMENT`], which every class satisfies and
+/// whose rounding never crosses a class boundary).
+#[inline(always)]
+#[cfg(all(feature = "std", not(loom)))]
+fn small_class(layout: Layout) -> Option<usize> {
+    let size = layout.size();
+    if layout.align() <= ALIGNMENT {
+        return (size <= SMALL_MAX).then(|| size.saturating_sub(1) >> ALIGNMENT.trailing_zeros());
+    }
+    let e = effective_size(size, layout.align());
+    is_small(e).then(|| class_of(e))
+}
+
 // SAFETY: every method forwards to the `Heap` under the lock; the heap returns blocks that fit the layout
 // (size and alignment), keeps them disjoint until freed, returns null rather than unwinding when it has no
 // memory, and preserves contents on reallocation.
 unsafe impl GlobalAlloc for PoolAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.heap
-            .lock()
-            .allocate(layout)
-            .map_or(ptr::null_mut(), NonNull::as_ptr)
+        #[cfg(all(feature = "std", not(loom)))]
+        if self.cached() {
+            if let Some(class) = small_class(layout) {
+                return thread_cache::alloc(&self.cache, &self.heap, class, layout);
+            }
+        }
+        self.alloc_locked(layout)
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        #[cfg(all(feature = "std", not(loom)))]
+        if self.cached() {
+            if let Some(class) = small_class(layout) {
+                // SAFETY: GlobalAlloc's contract: a live block of ours; a caching allocator keeps every
+                // small block's layout in its class (see `realloc_cached`).
+                return unsafe {
+                    thread_cache::dealloc(&self.cache, &self.heap, ptr, class, layout)
+                };
+            }
+        }
         // SAFETY: GlobalAlloc's contract: `ptr` came from this allocator with `layout` (hence non-null).
         unsafe {
             self.heap
@@ -165,6 +308,15 @@ unsafe impl GlobalAlloc for PoolAlloc {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if self.cached() && is_small(effective_size(layout.size(), layout.align())) {
+            // SAFETY: GlobalAlloc's contract.
+            let p = unsafe { self.alloc(layout) };
+            if !p.is_null() {
+                // SAFETY: a fresh block of at least `layout.size()` bytes.
+                unsafe { ptr::write_bytes(p, 0, layout.size()) };
+            }
+            return p;
+        }
         self.heap
             .lock()
             .allocate_zeroed(layout)
@@ -173,6 +325,10 @@ unsafe impl GlobalAlloc for PoolAlloc {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if self.cached() {
+            // SAFETY: forwarded contract.
+            return unsafe { self.realloc_cached(ptr, layout, new_size) };
+        }
         // SAFETY: GlobalAlloc's contract: `ptr` is live with `layout`, and `new_size` is a valid size for it.
         unsafe {
             self.heap

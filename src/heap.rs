@@ -234,6 +234,24 @@ impl Heap {
 
     // ---- small blocks -------------------------------------------------------------------------------
 
+    /// Takes a block of `class` (a thread cache's refill).
+    #[inline]
+    #[cfg_attr(not(all(feature = "std", not(loom))), allow(dead_code))]
+    pub(crate) fn alloc_small_block(&mut self, class: usize) -> Option<NonNull<u8>> {
+        self.alloc_small(class).map(|(p, _)| p)
+    }
+
+    /// Frees a small block whatever layout it was last handed out with (its class is read from its pool).
+    ///
+    /// # Safety
+    /// `block` is a live small block of this heap.
+    #[inline]
+    #[cfg_attr(not(all(feature = "std", not(loom))), allow(dead_code))]
+    pub(crate) unsafe fn dealloc_small_block(&mut self, block: *mut u8) {
+        // SAFETY: forwarded contract.
+        unsafe { self.dealloc_small(block) }
+    }
+
     /// Takes a block of `class`; returns it and whether it is pristine zeroed OS memory.
     #[inline(always)]
     fn alloc_small(&mut self, class: usize) -> Option<(NonNull<u8>, bool)> {

@@ -32,7 +32,8 @@
 //! | [`stats`] | snapshot types and the CPython-shaped report |
 //! | `large` | requests over 512 B or over-aligned |
 //! | [`Heap`] | the `&mut self` core |
-//! | [`PoolAlloc`] | the locked `GlobalAlloc` |
+//! | `thread_cache` | per-thread caches of small blocks (feature `std`): the fast path |
+//! | [`PoolAlloc`] | the locked `GlobalAlloc`, with the thread caches in front when built with them |
 #![no_std]
 #![warn(missing_docs)]
 
@@ -50,6 +51,8 @@ mod heap;
 mod large;
 mod pool;
 mod source;
+#[cfg(all(feature = "std", not(loom)))]
+mod thread_cache;
 
 pub use config::Config;
 pub use global::PoolAlloc;
