@@ -19,7 +19,10 @@ use crate::arena::{ArenaHeader, Arenas, ARENA_RESERVED};
 use crate::config::Config;
 use crate::large;
 use crate::pool::{self, PoolHeader, POOL_HEADER};
-use crate::size_class::{block_size, class_of, effective_size, is_small, NUM_CLASSES};
+use crate::size_class::{
+    block_size, class_of, effective_size, is_small, medium_class_of, ALIGNMENT, MEDIUM_SIZE,
+    NUM_MEDIUM, NUM_POOL_CLASSES, SMALL_MAX,
+};
 use crate::source::{RegionError, Sources};
 use crate::stats::Stats;
 
@@ -63,8 +66,11 @@ pub struct Heap {
     config: Config,
     /// `pool_size - 1`: masking a block address with its complement gives the pool header.
     pool_mask: usize,
+    /// Largest request (size rounded to alignment ≤ 16) served from medium-class pools: the largest medium
+    /// class of which a pool holds at least four blocks; `SMALL_MAX` when the pools are too small for any.
+    pool_max: usize,
     /// Per class, the head of the doubly linked list of pools with `0 < in_use < capacity`.
-    used: [*mut PoolHeader; NUM_CLASSES],
+    used: [*mut PoolHeader; NUM_POOL_CLASSES],
     arenas: Arenas,
     sources: Sources,
     counters: Counters,
@@ -91,7 +97,8 @@ impl Heap {
         Heap {
             config,
             pool_mask: config.pool_size() - 1,
-            used: [ptr::null_mut(); NUM_CLASSES],
+            pool_max: pool_max(config),
+            used: [ptr::null_mut(); NUM_POOL_CLASSES],
             arenas: Arenas::new(),
             sources: Sources::new(use_os),
             counters: Counters {
@@ -128,20 +135,37 @@ impl Heap {
     /// A zero-size layout gets a real, unique block of the smallest class.
     #[inline]
     pub fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        match self.pool_class(layout) {
+            Some(class) => self.alloc_small(class).map(|(p, _)| p),
+            None => self.alloc_large(layout).map(|(p, _)| p),
+        }
+    }
+
+    /// The pool class serving `layout`: its small class, or a medium class when it is larger than
+    /// `SMALL_MAX`, not over-aligned, and fits this heap's medium pools; `None` for the large path.
+    #[inline(always)]
+    fn pool_class(&self, layout: Layout) -> Option<usize> {
         let e = effective_size(layout.size(), layout.align());
         if is_small(e) {
-            self.alloc_small(class_of(e)).map(|(p, _)| p)
+            Some(class_of(e))
+        } else if e <= self.pool_max && layout.align() <= ALIGNMENT {
+            Some(medium_class_of(e))
         } else {
-            self.alloc_large(layout).map(|(p, _)| p)
+            None
         }
+    }
+
+    /// Whether blocks of `layout` come from the pools (small and medium classes) rather than the large
+    /// path.
+    pub fn is_pooled(&self, layout: Layout) -> bool {
+        self.pool_class(layout).is_some()
     }
 
     /// Like [`allocate`](Heap::allocate), with the first `layout.size()` bytes zeroed. Memory that came
     /// zeroed from the OS and was never used is not written again.
     pub fn allocate_zeroed(&mut self, layout: Layout) -> Option<NonNull<u8>> {
-        let e = effective_size(layout.size(), layout.align());
-        let (p, pristine) = if is_small(e) {
-            self.alloc_small(class_of(e))?
+        let (p, pristine) = if let Some(class) = self.pool_class(layout) {
+            self.alloc_small(class)?
         } else {
             self.alloc_large(layout)?
         };
@@ -159,8 +183,8 @@ impl Heap {
     /// `reallocate`, the layout with the new size) and has not been freed since.
     #[inline]
     pub unsafe fn deallocate(&mut self, ptr: NonNull<u8>, layout: Layout) {
-        if is_small(effective_size(layout.size(), layout.align())) {
-            // SAFETY: a small layout means the block lives in one of our pools.
+        if self.is_pooled(layout) {
+            // SAFETY: a pooled layout means the block lives in one of our pools.
             unsafe { self.dealloc_small(ptr.as_ptr()) }
         } else {
             // SAFETY: forwarded contract.
@@ -186,16 +210,16 @@ impl Heap {
         let align = layout.align();
         // SAFETY: the caller guarantees the new size is a valid layout size for this alignment.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, align) };
-        let old_e = effective_size(layout.size(), align);
         let new_e = effective_size(new_size, align);
-        if is_small(old_e) && is_small(new_e) {
+        let (old_pooled, new_pooled) = (self.is_pooled(layout), self.is_pooled(new_layout));
+        if old_pooled && new_pooled {
             let pool = pool::pool_of(ptr.as_ptr(), self.pool_mask);
             // SAFETY: a small block lives in an initialised pool.
             let bs = block_size(unsafe { (*pool).class } as usize);
             if new_e <= bs && 4 * new_e > 3 * bs {
                 return Some(ptr);
             }
-        } else if !is_small(old_e) && !is_small(new_e) {
+        } else if !old_pooled && !new_pooled {
             // SAFETY: a live large block of `layout`; the new size is valid (caller).
             if let Some(p) = unsafe { large::resize(&mut self.sources, ptr, layout, new_size) } {
                 self.counters.large_bytes = self.counters.large_bytes - layout.size() + new_size;
@@ -212,13 +236,11 @@ impl Heap {
         Some(new)
     }
 
-    /// The bytes actually reserved for a block of `layout` (its class size when small).
-    pub fn usable_size(layout: Layout) -> usize {
-        let e = effective_size(layout.size(), layout.align());
-        if is_small(e) {
-            block_size(class_of(e))
-        } else {
-            layout.size()
+    /// The bytes a block of `layout` counts in `bytes_in_use`: its class size when pooled, else its size.
+    pub fn usable_size(&self, layout: Layout) -> usize {
+        match self.pool_class(layout) {
+            Some(class) => block_size(class),
+            None => layout.size(),
         }
     }
 
@@ -234,11 +256,60 @@ impl Heap {
 
     // ---- small blocks -------------------------------------------------------------------------------
 
-    /// Takes a block of `class` (a thread cache's refill).
-    #[inline]
+    /// Takes up to `n` blocks of `class` at once (a thread cache's refill), linked through their first
+    /// word onto `list`; returns the new head and how many were taken (0 only when out of memory).
+    /// Whole runs of a pool's free list and of its never-carved blocks are taken per pool visit.
     #[cfg_attr(not(all(feature = "std", not(loom))), allow(dead_code))]
-    pub(crate) fn alloc_small_block(&mut self, class: usize) -> Option<NonNull<u8>> {
-        self.alloc_small(class).map(|(p, _)| p)
+    pub(crate) fn alloc_batch(
+        &mut self,
+        class: usize,
+        n: u32,
+        mut list: *mut u8,
+    ) -> (*mut u8, u32) {
+        let bs = block_size(class);
+        let mut got = 0u32;
+        while got < n {
+            let mut pool = self.used[class];
+            if pool.is_null() {
+                match self.new_pool(class) {
+                    Some(p) => pool = p,
+                    None => break,
+                }
+            }
+            // SAFETY: pools on a used list are initialised, of this class, and not full; their free list
+            // is well formed and `next_offset` leaves room for `capacity - in_use - free` more blocks.
+            unsafe {
+                let room = (*pool).capacity - (*pool).in_use;
+                let take = room.min(n - got);
+                let mut b = (*pool).free;
+                let mut k = 0;
+                while k < take && !b.is_null() {
+                    let next = b.cast::<*mut u8>().read();
+                    b.cast::<*mut u8>().write(list);
+                    list = b;
+                    b = next;
+                    k += 1;
+                }
+                (*pool).free = b;
+                let mut off = (*pool).next_offset as usize;
+                while k < take {
+                    let c = pool.cast::<u8>().wrapping_add(off);
+                    c.cast::<*mut u8>().write(list);
+                    list = c;
+                    off += bs;
+                    k += 1;
+                }
+                (*pool).next_offset = off as u32;
+                (*pool).in_use += take;
+                if (*pool).in_use == (*pool).capacity {
+                    self.unlink_used(pool, class);
+                }
+                got += take;
+            }
+        }
+        self.counters.allocations += got as u64;
+        self.note_bytes_in_use(self.counters.bytes_in_use + got as usize * bs);
+        (list, got)
     }
 
     /// Frees a small block whatever layout it was last handed out with (its class is read from its pool).
@@ -501,6 +572,21 @@ impl Heap {
             }
         }
     }
+}
+
+/// The largest medium class of which a pool (pool 0 included, with the arena header) holds four blocks,
+/// or `SMALL_MAX` if none.
+const fn pool_max(config: Config) -> usize {
+    let room = config.pool_size() - ARENA_RESERVED;
+    let mut max = SMALL_MAX;
+    let mut i = 0;
+    while i < NUM_MEDIUM {
+        if room / MEDIUM_SIZE[i] >= 4 {
+            max = MEDIUM_SIZE[i];
+        }
+        i += 1;
+    }
+    max
 }
 
 impl core::fmt::Debug for Heap {

@@ -322,20 +322,17 @@ fn refill(bin: &mut Bin, heap: &Lock<Heap>, class: usize) -> Option<NonNull<u8>>
     let mut h = heap.lock();
     // SAFETY: the orphans are blocks of this heap (the primary's), no longer used by anyone.
     unsafe { give_back(&mut h, orphans) };
-    let want = limit(class) / 2;
-    let first = h.alloc_small_block(class)?;
-    let mut n = 0;
-    while n < want - 1 {
-        let Some(b) = h.alloc_small_block(class) else {
-            break;
-        };
-        // SAFETY: a fresh block of this class, at least a pointer wide and aligned.
-        unsafe { b.as_ptr().cast::<*mut u8>().write(bin.head) };
-        bin.head = b.as_ptr();
-        n += 1;
+    debug_assert!(bin.head.is_null());
+    let (list, n) = h.alloc_batch(class, limit(class) / 2, ptr::null_mut());
+    drop(h);
+    if n == 0 {
+        return None;
     }
-    bin.count += n;
-    Some(first)
+    // SAFETY: `list` holds `n ≥ 1` fresh blocks of this class linked through their first word.
+    bin.head = unsafe { list.cast::<*mut u8>().read() };
+    bin.count += n - 1;
+    // SAFETY: list entries are never null.
+    Some(unsafe { NonNull::new_unchecked(list) })
 }
 
 /// Pushes a freed block of `class` on this thread's cache; [`dealloc_slow`] flushes the colder half of
