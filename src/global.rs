@@ -8,9 +8,10 @@ use core::ptr::{self, NonNull};
 
 use crate::config::Config;
 use crate::heap::{Heap, HeapError};
-use crate::size_class::{class_of, effective_size, is_small};
 #[cfg(all(feature = "std", not(loom)))]
-use crate::size_class::{ALIGNMENT, SMALL_MAX};
+use crate::size_class::{
+    class_of, effective_size, is_small, medium_class_of, ALIGNMENT, SMALL_MAX,
+};
 use crate::source::RegionError;
 use crate::stats::Stats;
 use crate::sync::Lock;
@@ -51,6 +52,10 @@ pub struct PoolAlloc {
     heap: Lock<Heap>,
     #[cfg(all(feature = "std", not(loom)))]
     cache: thread_cache::Owner,
+    /// The heap's medium-class bound (fixed by the geometry), so that the fast path finds a class
+    /// without the lock.
+    #[cfg(all(feature = "std", not(loom)))]
+    pool_max: usize,
 }
 
 impl PoolAlloc {
@@ -72,6 +77,8 @@ impl PoolAlloc {
             heap: Lock::new(Heap::new(config)),
             #[cfg(all(feature = "std", not(loom)))]
             cache: thread_cache::Owner::new(false),
+            #[cfg(all(feature = "std", not(loom)))]
+            pool_max: crate::heap::pool_max(config),
         }
     }
 
@@ -81,6 +88,8 @@ impl PoolAlloc {
             heap: Lock::new(Heap::empty(config)),
             #[cfg(all(feature = "std", not(loom)))]
             cache: thread_cache::Owner::new(false),
+            #[cfg(all(feature = "std", not(loom)))]
+            pool_max: crate::heap::pool_max(config),
         }
     }
 
@@ -114,6 +123,8 @@ impl PoolAlloc {
         PoolAlloc {
             heap,
             cache: thread_cache::Owner::new(true),
+            // SAFETY: as above (a plain `usize`).
+            pool_max: unsafe { (*p).pool_max },
         }
     }
 
@@ -130,13 +141,28 @@ impl PoolAlloc {
         thread_cache::flush(&self.cache, &self.heap);
     }
 
-    /// Whether this allocator's small blocks go through thread caches.
+    /// Whether this allocator's pool blocks go through thread caches.
     #[inline(always)]
+    #[cfg(all(feature = "std", not(loom)))]
     fn cached(&self) -> bool {
-        #[cfg(all(feature = "std", not(loom)))]
-        return self.cache.enabled();
-        #[cfg(not(all(feature = "std", not(loom))))]
-        false
+        self.cache.enabled()
+    }
+
+    /// The pool class of a layout as the heap chooses it (`Heap::pool_class`), `None` for the large
+    /// path; computed with fewer instructions for the usual alignments (at most [`ALIGNMENT`], which every
+    /// class satisfies and whose rounding never crosses a class boundary).
+    #[inline(always)]
+    #[cfg(all(feature = "std", not(loom)))]
+    fn pool_class(&self, layout: Layout) -> Option<usize> {
+        let size = layout.size();
+        if layout.align() <= ALIGNMENT {
+            if size <= SMALL_MAX {
+                return Some(size.saturating_sub(1) >> ALIGNMENT.trailing_zeros());
+            }
+            return (size <= self.pool_max).then(|| medium_class_of(size));
+        }
+        let e = effective_size(size, layout.align());
+        is_small(e).then(|| class_of(e))
     }
 
     /// The locked path of `alloc`.
@@ -154,18 +180,17 @@ impl PoolAlloc {
     ///
     /// # Safety
     /// As for `GlobalAlloc::realloc`.
+    #[cfg(all(feature = "std", not(loom)))]
     unsafe fn realloc_cached(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let align = layout.align();
-        let (old_e, new_e) = (
-            effective_size(layout.size(), align),
-            effective_size(new_size, align),
-        );
-        let (old_small, new_small) = (is_small(old_e), is_small(new_e));
-        if old_small && new_small && class_of(old_e) == class_of(new_e) {
+        // SAFETY: the caller guarantees `new_size` is a valid size for `align`.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, align) };
+        let (old_class, new_class) = (self.pool_class(layout), self.pool_class(new_layout));
+        if old_class.is_some() && old_class == new_class {
             return ptr;
         }
-        if !old_small && !new_small {
-            // SAFETY: GlobalAlloc's contract; both large: the heap never keeps a small block in place.
+        if old_class.is_none() && new_class.is_none() {
+            // SAFETY: GlobalAlloc's contract; both large: the heap never keeps a pool block in place.
             return unsafe {
                 self.heap
                     .lock()
@@ -173,8 +198,6 @@ impl PoolAlloc {
             }
             .map_or(ptr::null_mut(), NonNull::as_ptr);
         }
-        // SAFETY: the caller guarantees `new_size` is a valid size for `align`.
-        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, align) };
         // SAFETY: GlobalAlloc's contract for `alloc`, `dealloc`; both blocks are live and distinct.
         unsafe {
             let new = self.alloc(new_layout);
@@ -257,20 +280,6 @@ impl fmt::Debug for PoolAlloc {
     }
 }
 
-/// The class of a small layout, `None` for a large one: `class_of(effective_size(..))`, computed with
-/// fewer instructions for the usual alignments (at most [`ALIGNMENT`], which every class satisfies and
-/// whose rounding never crosses a class boundary).
-#[inline(always)]
-#[cfg(all(feature = "std", not(loom)))]
-fn small_class(layout: Layout) -> Option<usize> {
-    let size = layout.size();
-    if layout.align() <= ALIGNMENT {
-        return (size <= SMALL_MAX).then(|| size.saturating_sub(1) >> ALIGNMENT.trailing_zeros());
-    }
-    let e = effective_size(size, layout.align());
-    is_small(e).then(|| class_of(e))
-}
-
 // SAFETY: every method forwards to the `Heap` under the lock; the heap returns blocks that fit the layout
 // (size and alignment), keeps them disjoint until freed, returns null rather than unwinding when it has no
 // memory, and preserves contents on reallocation.
@@ -279,7 +288,7 @@ unsafe impl GlobalAlloc for PoolAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         #[cfg(all(feature = "std", not(loom)))]
         if self.cached() {
-            if let Some(class) = small_class(layout) {
+            if let Some(class) = self.pool_class(layout) {
                 return thread_cache::alloc(&self.cache, &self.heap, class, layout);
             }
         }
@@ -290,7 +299,7 @@ unsafe impl GlobalAlloc for PoolAlloc {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         #[cfg(all(feature = "std", not(loom)))]
         if self.cached() {
-            if let Some(class) = small_class(layout) {
+            if let Some(class) = self.pool_class(layout) {
                 // SAFETY: GlobalAlloc's contract: a live block of ours; a caching allocator keeps every
                 // small block's layout in its class (see `realloc_cached`).
                 return unsafe {
@@ -308,7 +317,8 @@ unsafe impl GlobalAlloc for PoolAlloc {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if self.cached() && is_small(effective_size(layout.size(), layout.align())) {
+        #[cfg(all(feature = "std", not(loom)))]
+        if self.cached() && self.pool_class(layout).is_some() {
             // SAFETY: GlobalAlloc's contract.
             let p = unsafe { self.alloc(layout) };
             if !p.is_null() {
@@ -325,6 +335,7 @@ unsafe impl GlobalAlloc for PoolAlloc {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        #[cfg(all(feature = "std", not(loom)))]
         if self.cached() {
             // SAFETY: forwarded contract.
             return unsafe { self.realloc_cached(ptr, layout, new_size) };

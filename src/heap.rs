@@ -576,7 +576,7 @@ impl Heap {
 
 /// The largest medium class of which a pool (pool 0 included, with the arena header) holds four blocks,
 /// or `SMALL_MAX` if none.
-const fn pool_max(config: Config) -> usize {
+pub(crate) const fn pool_max(config: Config) -> usize {
     let room = config.pool_size() - ARENA_RESERVED;
     let mut max = SMALL_MAX;
     let mut i = 0;

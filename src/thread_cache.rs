@@ -52,7 +52,7 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::heap::Heap;
-use crate::size_class::{block_size, NUM_CLASSES};
+use crate::size_class::{block_size, NUM_CLASSES, NUM_POOL_CLASSES};
 use crate::sync::Lock;
 
 /// `Owner::token` of a caching allocator that has not tried to become primary yet.
@@ -138,17 +138,22 @@ impl Drop for Owner {
     }
 }
 
-/// Most blocks a thread keeps per class: about 8 KiB worth, between 16 and 128 blocks (a table, so the
-/// fast path does no division).
-const LIMIT: [u32; NUM_CLASSES] = {
-    let mut t = [0; NUM_CLASSES];
+/// Most blocks a thread keeps per class (a table, so the fast path does no division): for small classes
+/// about 8 KiB worth, between 16 and 128 blocks; for medium ones about 16 KiB worth, between 4 and 16.
+const LIMIT: [u32; NUM_POOL_CLASSES] = {
+    let mut t = [0; NUM_POOL_CLASSES];
     let mut c = 0;
-    while c < NUM_CLASSES {
-        let n = 8192 / block_size(c);
-        t[c] = if n < 16 {
-            16
-        } else if n > 128 {
-            128
+    while c < NUM_POOL_CLASSES {
+        let (budget, min, max) = if c < NUM_CLASSES {
+            (8192, 16, 128)
+        } else {
+            (16384, 4, 16)
+        };
+        let n = budget / block_size(c);
+        t[c] = if n < min {
+            min as u32
+        } else if n > max {
+            max as u32
         } else {
             n as u32
         };
@@ -171,7 +176,7 @@ struct Bin {
 /// One thread's cache.
 struct ThreadCache {
     token: usize,
-    bins: [Bin; NUM_CLASSES],
+    bins: [Bin; NUM_POOL_CLASSES],
 }
 
 const EMPTY_BIN: Bin = Bin {
@@ -183,7 +188,7 @@ std::thread_local! {
     /// The cache itself: no destructor, so an access is a plain thread-pointer-relative load, valid
     /// until the thread is gone (also while other TLS destructors run).
     static CACHE: UnsafeCell<ThreadCache> = const {
-        UnsafeCell::new(ThreadCache { token: NO_OWNER, bins: [EMPTY_BIN; NUM_CLASSES] })
+        UnsafeCell::new(ThreadCache { token: NO_OWNER, bins: [EMPTY_BIN; NUM_POOL_CLASSES] })
     };
     /// Touched when a thread starts caching, so that its destructor runs at thread exit.
     static EXIT: ExitHandler = const { ExitHandler };
@@ -237,7 +242,7 @@ impl ThreadCache {
     /// makes sure the exit handler will run.
     #[cold]
     fn adopt_token(&mut self, t: usize) {
-        self.bins = [EMPTY_BIN; NUM_CLASSES];
+        self.bins = [EMPTY_BIN; NUM_POOL_CLASSES];
         self.token = t;
         // Registering the destructor happens here, outside any lock (if the platform's registration
         // allocates, that allocation finds this cache ready and no lock held).

@@ -81,7 +81,7 @@ fn every_small_layout_through_the_cache_and_realloc_across_classes() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut live = Vec::new();
     for align in [1, 2, 4, 8, 16, 32, 64, 128, 256, 512] {
-        for size in (0..=600).step_by(7) {
+        for size in (0..=4200).step_by(13) {
             let l = Layout::from_size_align(size, align).unwrap();
             // SAFETY: non-null checked below; freed with the same layout.
             let p = unsafe { ALLOC.alloc(l) };
