@@ -244,14 +244,16 @@ impl Heap {
         }
     }
 
-    /// Gives the spare arena (the one wholly free arena kept against thrashing) back to its source.
-    /// Returns the bytes released.
+    /// Gives the spare arena (the one wholly free arena kept against thrashing) back to its source, and
+    /// unmaps the large-block cache (freed OS mappings kept for reuse). Returns the bytes released.
     pub fn trim(&mut self) -> usize {
-        match self.arenas.take_spare() {
-            // SAFETY: `take_spare` removed a wholly free arena from every list.
-            Some(a) => unsafe { self.release_arena(a) },
-            None => 0,
-        }
+        let cached = self.sources.trim_cache();
+        cached
+            + match self.arenas.take_spare() {
+                // SAFETY: `take_spare` removed a wholly free arena from every list.
+                Some(a) => unsafe { self.release_arena(a) },
+                None => 0,
+            }
     }
 
     // ---- small blocks -------------------------------------------------------------------------------

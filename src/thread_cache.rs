@@ -66,12 +66,43 @@ const EXITED: usize = usize::MAX - 1;
 /// Tokens handed to primaries start here (0 and 1 are the markers above).
 static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(2);
 
-/// The process-wide part: which token is primary, and blocks left by threads that exited.
+/// Most batches the central transfer cache keeps per class.
+const MAX_BATCHES: usize = 32;
+
+/// The process-wide part: which token is primary, blocks left by threads that exited, and the transfer
+/// cache: per class, whole batches flushed by one thread and taken whole by the next refill (of any
+/// thread), each move O(1) under this lock, so that blocks travelling between threads (or out of and back
+/// into one thread's cache) skip the heap.
 struct Orphans {
     /// Token of the primary allocator, or [`UNCLAIMED`].
     primary: usize,
     /// Blocks of the primary, of any class, linked through their first word.
     list: *mut u8,
+    /// Per class, `nbatches[class]` batches: null-terminated lists of blocks of that class, with lengths.
+    batches: [[(*mut u8, u32); MAX_BATCHES]; NUM_POOL_CLASSES],
+    nbatches: [u8; NUM_POOL_CLASSES],
+}
+
+impl Orphans {
+    /// Forgets everything (the primary is gone, or a new one starts).
+    fn clear(&mut self) {
+        self.list = ptr::null_mut();
+        self.nbatches = [0; NUM_POOL_CLASSES];
+    }
+
+    /// Takes every block held centrally (orphans and batches) as one list.
+    fn take_all(&mut self) -> *mut u8 {
+        let mut all = core::mem::replace(&mut self.list, ptr::null_mut());
+        for class in 0..NUM_POOL_CLASSES {
+            for &(head, _) in &self.batches[class][..self.nbatches[class] as usize] {
+                // SAFETY: a batch is a well-formed list of free blocks owned by this structure.
+                unsafe { append(head, all) };
+                all = head;
+            }
+            self.nbatches[class] = 0;
+        }
+        all
+    }
 }
 // SAFETY: the list's blocks are owned by whoever holds the lock.
 unsafe impl Send for Orphans {}
@@ -79,6 +110,8 @@ unsafe impl Send for Orphans {}
 static ORPHANS: Lock<Orphans> = Lock::new(Orphans {
     primary: UNCLAIMED,
     list: ptr::null_mut(),
+    batches: [[(ptr::null_mut(), 0); MAX_BATCHES]; NUM_POOL_CLASSES],
+    nbatches: [0; NUM_POOL_CLASSES],
 });
 /// Hint that `ORPHANS.list` is non-empty (checked without the lock on the slow paths).
 static ORPHANS_PENDING: AtomicBool = AtomicBool::new(false);
@@ -114,7 +147,7 @@ impl Owner {
         let t = if o.primary == UNCLAIMED {
             let t = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
             o.primary = t;
-            o.list = ptr::null_mut();
+            o.clear();
             t
         } else {
             NOT_PRIMARY
@@ -132,7 +165,7 @@ impl Drop for Owner {
             let mut o = ORPHANS.lock();
             if o.primary == t {
                 o.primary = UNCLAIMED;
-                o.list = ptr::null_mut();
+                o.clear();
             }
         }
     }
@@ -323,17 +356,38 @@ fn alloc_slow(owner: &Owner, heap: &Lock<Heap>, class: usize, layout: Layout) ->
 #[cold]
 #[inline(never)]
 fn refill(bin: &mut Bin, heap: &Lock<Heap>, class: usize) -> Option<NonNull<u8>> {
-    let orphans = take_orphans();
-    let mut h = heap.lock();
-    // SAFETY: the orphans are blocks of this heap (the primary's), no longer used by anyone.
-    unsafe { give_back(&mut h, orphans) };
     debug_assert!(bin.head.is_null());
-    let (list, n) = h.alloc_batch(class, limit(class) / 2, ptr::null_mut());
-    drop(h);
+    let (batch, orphans) = {
+        let mut o = ORPHANS.lock();
+        let n = o.nbatches[class] as usize;
+        let batch = if n > 0 {
+            o.nbatches[class] -= 1;
+            Some(o.batches[class][n - 1])
+        } else {
+            None
+        };
+        let orphans = if ORPHANS_PENDING.load(Ordering::Relaxed) {
+            ORPHANS_PENDING.store(false, Ordering::Relaxed);
+            core::mem::replace(&mut o.list, ptr::null_mut())
+        } else {
+            ptr::null_mut()
+        };
+        (batch, orphans)
+    };
+    if !orphans.is_null() {
+        // SAFETY: the orphans are blocks of this heap (the primary's), no longer used by anyone.
+        unsafe { give_back(&mut heap.lock(), orphans) };
+    }
+    let (list, n) = match batch {
+        Some(b) => b,
+        None => heap
+            .lock()
+            .alloc_batch(class, limit(class) / 2, ptr::null_mut()),
+    };
     if n == 0 {
         return None;
     }
-    // SAFETY: `list` holds `n ≥ 1` fresh blocks of this class linked through their first word.
+    // SAFETY: `list` holds `n ≥ 1` free blocks of this class linked through their first word.
     bin.head = unsafe { list.cast::<*mut u8>().read() };
     bin.count += n - 1;
     // SAFETY: list entries are never null.
@@ -416,7 +470,17 @@ fn flush_half(bin: &mut Bin, heap: &Lock<Heap>, class: usize) {
         last.cast::<*mut u8>().write(ptr::null_mut());
         cold
     };
+    let n = bin.count - keep;
     bin.count = keep;
+    {
+        let mut o = ORPHANS.lock();
+        let k = o.nbatches[class] as usize;
+        if k < MAX_BATCHES {
+            o.batches[class][k] = (cold, n);
+            o.nbatches[class] += 1;
+            return;
+        }
+    }
     let orphans = take_orphans();
     let mut h = heap.lock();
     // SAFETY: the cold half and the orphans are free blocks of this heap that nobody uses.
@@ -453,7 +517,8 @@ unsafe fn give_back(heap: &mut Heap, mut list: *mut u8) {
     }
 }
 
-/// Gives this thread's cached blocks and the orphans back to the heap, if `owner` is primary.
+/// Gives this thread's cached blocks, the transfer cache's batches and the orphans back to the heap, if
+/// `owner` is primary.
 pub(crate) fn flush(owner: &Owner, heap: &Lock<Heap>) {
     let token = owner.token.load(Ordering::Relaxed);
     if token < 2 {
@@ -470,7 +535,7 @@ pub(crate) fn flush(owner: &Owner, heap: &Lock<Heap>) {
         let mut o = ORPHANS.lock();
         ORPHANS_PENDING.store(false, Ordering::Relaxed);
         if o.primary == token {
-            core::mem::replace(&mut o.list, ptr::null_mut())
+            o.take_all()
         } else {
             ptr::null_mut()
         }
