@@ -165,9 +165,8 @@ impl PoolAlloc {
         is_small(e).then(|| class_of(e))
     }
 
-    /// The locked path of `alloc`.
-    #[cold]
-    #[inline(never)]
+    /// The locked path of `alloc` (the only one for an allocator without thread caches).
+    #[inline]
     fn alloc_locked(&self, layout: Layout) -> *mut u8 {
         self.heap
             .lock()
