@@ -3,14 +3,16 @@
 //!
 //! # The fast path
 //!
-//! Each thread has, per size class, a bounded LIFO list of free blocks threaded through their first word
-//! (tcache / mimalloc style). `alloc` of a small block is: compute the class, one thread-local access,
-//! compare the cache's owner token with the allocator's, pop the list — no lock, no atomic
-//! read-modify-write. `dealloc` pushes the block the same way. Only when a list is empty (refill: half its
-//! bound taken from the heap under one lock) or full (flush: the colder half given back under one lock)
-//! does the thread touch the shared heap, so the lock is taken about once per 8–64 operations instead of
-//! once per operation, and threads that free each other's blocks do not meet on it per free: a freed block
-//! simply lands in the freeing thread's cache (any thread may hold any block of a class).
+//! Each thread has, per pool class (small and medium), a bounded LIFO list of free blocks threaded through
+//! their first word (tcache / mimalloc style). `alloc` of a pool block is: compute the class, one
+//! thread-local access, compare the cache's owner token with the allocator's, pop the list — no lock, no
+//! atomic read-modify-write. `dealloc` pushes the block the same way. Only when a list is empty (refill:
+//! half its bound) or full (flush: the colder half) does the thread touch shared state, once per 2–64
+//! operations: first the central *transfer cache*, per class a stack of whole batches that a flush pushes
+//! and a refill pops, O(1) under a short lock; only when that is empty (or full) the heap, under its lock,
+//! with [`Heap::alloc_batch`] taking runs of blocks per pool. Threads that free each other's blocks do not
+//! meet per free: a freed block simply lands in the freeing thread's cache (any thread may hold any block of
+//! a class), and whole batches travel between threads through the transfer cache.
 //!
 //! # Whose blocks a cache holds
 //!
