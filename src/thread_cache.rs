@@ -146,6 +146,13 @@ impl Owner {
             t => return Some(t),
         }
         let mut o = ORPHANS.lock();
+        // Another thread may have claimed for this allocator meanwhile: every store of the token happens
+        // under this lock, so this read is the final word.
+        match self.token.load(Ordering::Relaxed) {
+            UNCLAIMED => {}
+            NOT_PRIMARY => return None,
+            t => return Some(t),
+        }
         let t = if o.primary == UNCLAIMED {
             let t = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
             o.primary = t;

@@ -133,3 +133,27 @@ fn a_second_caching_allocator_runs_on_its_lock() {
     assert_eq!(a.stats().bytes_in_use, 0);
     a.check().unwrap();
 }
+
+#[test]
+fn threads_racing_to_claim_a_fresh_caching_allocator_agree() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // `ALLOC` is primary already; a second caching allocator must end up on its lock in every thread,
+    // whoever asks first.
+    let a: &'static PoolAlloc = Box::leak(Box::new(PoolAlloc::new().with_thread_cache()));
+    let l = Layout::from_size_align(64, 8).unwrap();
+    let hs: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..1000 {
+                    // SAFETY: freed at once with the same layout.
+                    unsafe { a.dealloc(a.alloc(l), l) };
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    assert_eq!(a.stats().bytes_in_use, 0);
+    a.check().unwrap();
+}
