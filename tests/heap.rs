@@ -386,13 +386,11 @@ fn medium_requests_come_from_pools_when_the_pools_are_big_enough() {
     use poolgc::size_class::{medium_class_of, MEDIUM_SIZE, NUM_CLASSES};
     let mut h = heap_with(4 << 20, Config::new(16 * 1024, 256 * 1024));
     let mut t = Tracker::default();
-    let mut sizes: Vec<usize> = (SMALL_MAX + 1..=3584).step_by(61).collect();
-    sizes.extend(
-        MEDIUM_SIZE
-            .iter()
-            .filter(|&&s| s <= 3584)
-            .flat_map(|&s| [s - 1, s, s + 1]),
-    );
+    let step = if cfg!(miri) { 499 } else { 61 };
+    let mut sizes: Vec<usize> = (SMALL_MAX + 1..=3584).step_by(step).collect();
+    let edges = MEDIUM_SIZE.iter().filter(|&&s| s <= 3584);
+    let every = if cfg!(miri) { 3 } else { 1 };
+    sizes.extend(edges.step_by(every).flat_map(|&s| [s - 1, s, s + 1]));
     for (i, &size) in sizes.iter().enumerate() {
         let l = Layout::from_size_align(size, 16).unwrap();
         let p = h.allocate(l).unwrap();
