@@ -280,15 +280,11 @@ impl ThreadCache {
         (chain, n)
     }
 
-    /// Makes this cache serve the allocator with token `t` (forgetting blocks of a dropped one), and
-    /// makes sure the exit handler will run.
+    /// Makes this cache serve the allocator with token `t` (forgetting blocks of a dropped one).
     #[cold]
     fn adopt_token(&mut self, t: usize) {
         self.bins = [EMPTY_BIN; NUM_POOL_CLASSES];
         self.token = t;
-        // Registering the destructor happens here, outside any lock (if the platform's registration
-        // allocates, that allocation finds this cache ready and no lock held).
-        let _ = EXIT.try_with(|_| ());
     }
 }
 
@@ -339,26 +335,39 @@ pub(crate) fn alloc(owner: &Owner, heap: &Lock<Heap>, class: usize, layout: Layo
 #[cold]
 #[inline(never)]
 fn alloc_slow(owner: &Owner, heap: &Lock<Heap>, class: usize, layout: Layout) -> *mut u8 {
-    let c = CACHE.with(UnsafeCell::get);
-    // SAFETY: as in `alloc`; `refill` and `claim` take locks, which never allocate.
-    let c = unsafe { &mut *c };
-    if c.token != owner.token.load(Ordering::Relaxed) {
-        let claimed = if c.token == EXITED || !owner.enabled {
-            None
-        } else {
-            owner.claim()
-        };
-        match claimed {
-            Some(t) => c.adopt_token(t),
-            None => {
+    let cp = CACHE.with(UnsafeCell::get);
+    {
+        // SAFETY: as in `alloc`; `claim` takes a lock, which never allocates.
+        let c = unsafe { &mut *cp };
+        if c.token != owner.token.load(Ordering::Relaxed) {
+            let claimed = if c.token == EXITED || !owner.enabled {
+                None
+            } else {
+                owner.claim()
+            };
+            let Some(t) = claimed else {
                 return heap
                     .lock()
                     .allocate(layout)
-                    .map_or(ptr::null_mut(), NonNull::as_ptr)
-            }
+                    .map_or(ptr::null_mut(), NonNull::as_ptr);
+            };
+            c.adopt_token(t);
+            // The exit hook is registered now, with no reference to the cache live and no lock held: if
+            // the platform's registration allocates, that allocation finds the cache ready.
+            let _ = EXIT.try_with(|_| ());
         }
     }
-    refill(&mut c.bins[class], heap, class).map_or(ptr::null_mut(), NonNull::as_ptr)
+    // SAFETY: as in `alloc`; the reference above has ended, and a nested allocation made while
+    // registering the exit hook has returned (it may have refilled this bin).
+    let bin = unsafe { &mut (*cp).bins[class] };
+    let b = bin.head;
+    if !b.is_null() {
+        // SAFETY: as in `alloc`.
+        bin.head = unsafe { b.cast::<*mut u8>().read() };
+        bin.count -= 1;
+        return b;
+    }
+    refill(bin, heap, class).map_or(ptr::null_mut(), NonNull::as_ptr)
 }
 
 /// Takes half a bin's bound from the heap under one lock; returns one block and caches the rest.
