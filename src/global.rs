@@ -8,9 +8,15 @@ use core::ptr::{self, NonNull};
 
 use crate::config::Config;
 use crate::heap::{Heap, HeapError};
+#[cfg(all(feature = "std", not(loom)))]
+use crate::size_class::{
+    class_of, effective_size, is_small, medium_class_of, ALIGNMENT, SMALL_MAX,
+};
 use crate::source::RegionError;
 use crate::stats::Stats;
 use crate::sync::Lock;
+#[cfg(all(feature = "std", not(loom)))]
+use crate::thread_cache;
 
 /// The pool allocator, usable as `#[global_allocator]`.
 ///
@@ -39,8 +45,17 @@ use crate::sync::Lock;
 /// // First thing in main, before anything allocates:
 /// unsafe { ALLOC.add_region(&raw mut HEAP as *mut u8, 16 * 1024) };
 /// ```
+///
+/// With feature `std`, [`with_thread_cache`](PoolAlloc::with_thread_cache) puts per-thread caches in
+/// front of the lock: the fast path for a `#[global_allocator]` (see the `thread_cache` module).
 pub struct PoolAlloc {
     heap: Lock<Heap>,
+    #[cfg(all(feature = "std", not(loom)))]
+    cache: thread_cache::Owner,
+    /// The heap's medium-class bound (fixed by the geometry), so that the fast path finds a class
+    /// without the lock.
+    #[cfg(all(feature = "std", not(loom)))]
+    pool_max: usize,
 }
 
 impl PoolAlloc {
@@ -60,6 +75,10 @@ impl PoolAlloc {
     pub const fn with_config(config: Config) -> Self {
         PoolAlloc {
             heap: Lock::new(Heap::new(config)),
+            #[cfg(all(feature = "std", not(loom)))]
+            cache: thread_cache::Owner::new(false),
+            #[cfg(all(feature = "std", not(loom)))]
+            pool_max: crate::heap::pool_max(config),
         }
     }
 
@@ -67,6 +86,127 @@ impl PoolAlloc {
     pub const fn empty_with_config(config: Config) -> Self {
         PoolAlloc {
             heap: Lock::new(Heap::empty(config)),
+            #[cfg(all(feature = "std", not(loom)))]
+            cache: thread_cache::Owner::new(false),
+            #[cfg(all(feature = "std", not(loom)))]
+            pool_max: crate::heap::pool_max(config),
+        }
+    }
+
+    /// This allocator with per-thread caches of small blocks in front of its lock (feature `std`;
+    /// without it, or under loom, this returns the allocator unchanged). Meant for the
+    /// `#[global_allocator]`:
+    ///
+    /// ```
+    /// use poolgc::PoolAlloc;
+    ///
+    /// #[global_allocator]
+    /// static ALLOC: PoolAlloc = PoolAlloc::new().with_thread_cache();
+    ///
+    /// let v: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    /// drop(v);
+    /// ALLOC.flush_thread_cache(); // this thread's cached blocks back to the heap, for exact stats
+    /// ```
+    ///
+    /// At most one caching allocator per process uses the caches at a time: the first one to allocate
+    /// (until it is dropped). Any other runs on its lock, like an allocator built without them. Blocks in
+    /// a thread's cache count as in use in [`stats`](PoolAlloc::stats) until that thread calls
+    /// [`flush_thread_cache`](PoolAlloc::flush_thread_cache) or exits; see the `thread_cache` module for
+    /// the whole contract.
+    #[cfg(all(feature = "std", not(loom)))]
+    pub const fn with_thread_cache(self) -> Self {
+        let me = core::mem::ManuallyDrop::new(self);
+        let p = (&raw const me).cast::<PoolAlloc>();
+        // SAFETY: `ManuallyDrop` is transparent, and `me` is never used or dropped again, so the heap is
+        // moved out exactly once (the old cache owner, never claimed, is simply forgotten).
+        let heap = unsafe { ptr::read(&raw const (*p).heap) };
+        PoolAlloc {
+            heap,
+            cache: thread_cache::Owner::new(true),
+            // SAFETY: as above (a plain `usize`).
+            pool_max: unsafe { (*p).pool_max },
+        }
+    }
+
+    /// Without feature `std` (or under loom) there are no thread caches: the allocator, unchanged.
+    #[cfg(not(all(feature = "std", not(loom))))]
+    pub const fn with_thread_cache(self) -> Self {
+        self
+    }
+
+    /// Gives the calling thread's cached blocks, and those left by threads that have exited, back to the
+    /// heap. A no-op for an allocator without thread caches.
+    pub fn flush_thread_cache(&self) {
+        #[cfg(all(feature = "std", not(loom)))]
+        thread_cache::flush(&self.cache, &self.heap);
+    }
+
+    /// Whether this allocator's pool blocks go through thread caches.
+    #[inline(always)]
+    #[cfg(all(feature = "std", not(loom)))]
+    fn cached(&self) -> bool {
+        self.cache.enabled()
+    }
+
+    /// The pool class of a layout as the heap chooses it (`Heap::pool_class`), `None` for the large
+    /// path; computed with fewer instructions for the usual alignments (at most [`ALIGNMENT`], which every
+    /// class satisfies and whose rounding never crosses a class boundary).
+    #[inline(always)]
+    #[cfg(all(feature = "std", not(loom)))]
+    fn pool_class(&self, layout: Layout) -> Option<usize> {
+        let size = layout.size();
+        if layout.align() <= ALIGNMENT {
+            if size <= SMALL_MAX {
+                return Some(size.saturating_sub(1) >> ALIGNMENT.trailing_zeros());
+            }
+            return (size <= self.pool_max).then(|| medium_class_of(size));
+        }
+        let e = effective_size(size, layout.align());
+        is_small(e).then(|| class_of(e))
+    }
+
+    /// The locked path of `alloc` (the only one for an allocator without thread caches).
+    #[inline]
+    fn alloc_locked(&self, layout: Layout) -> *mut u8 {
+        self.heap
+            .lock()
+            .allocate(layout)
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    /// `realloc` of a caching allocator. Small blocks stay in place only within their class, so that a
+    /// small block's layout always names its class (the caches file a freed block by its layout).
+    ///
+    /// # Safety
+    /// As for `GlobalAlloc::realloc`.
+    #[cfg(all(feature = "std", not(loom)))]
+    unsafe fn realloc_cached(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let align = layout.align();
+        // SAFETY: the caller guarantees `new_size` is a valid size for `align`.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, align) };
+        let (old_class, new_class) = (self.pool_class(layout), self.pool_class(new_layout));
+        if old_class.is_some() && old_class == new_class {
+            // Same block, valid for the new size: hand back the heap's provenance, not the caller's
+            // possibly narrower tag (see `pool::pool_of`). A no-op at run time.
+            return core::ptr::with_exposed_provenance_mut(ptr.addr());
+        }
+        if old_class.is_none() && new_class.is_none() {
+            // SAFETY: GlobalAlloc's contract; both large: the heap never keeps a pool block in place.
+            return unsafe {
+                self.heap
+                    .lock()
+                    .reallocate(NonNull::new_unchecked(ptr), layout, new_size)
+            }
+            .map_or(ptr::null_mut(), NonNull::as_ptr);
+        }
+        // SAFETY: GlobalAlloc's contract for `alloc`, `dealloc`; both blocks are live and distinct.
+        unsafe {
+            let new = self.alloc(new_layout);
+            if !new.is_null() {
+                ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+            new
         }
     }
 
@@ -147,14 +287,27 @@ impl fmt::Debug for PoolAlloc {
 unsafe impl GlobalAlloc for PoolAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.heap
-            .lock()
-            .allocate(layout)
-            .map_or(ptr::null_mut(), NonNull::as_ptr)
+        #[cfg(all(feature = "std", not(loom)))]
+        if self.cached() {
+            if let Some(class) = self.pool_class(layout) {
+                return thread_cache::alloc(&self.cache, &self.heap, class, layout);
+            }
+        }
+        self.alloc_locked(layout)
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        #[cfg(all(feature = "std", not(loom)))]
+        if self.cached() {
+            if let Some(class) = self.pool_class(layout) {
+                // SAFETY: GlobalAlloc's contract: a live block of ours; a caching allocator keeps every
+                // small block's layout in its class (see `realloc_cached`).
+                return unsafe {
+                    thread_cache::dealloc(&self.cache, &self.heap, ptr, class, layout)
+                };
+            }
+        }
         // SAFETY: GlobalAlloc's contract: `ptr` came from this allocator with `layout` (hence non-null).
         unsafe {
             self.heap
@@ -165,6 +318,16 @@ unsafe impl GlobalAlloc for PoolAlloc {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        #[cfg(all(feature = "std", not(loom)))]
+        if self.cached() && self.pool_class(layout).is_some() {
+            // SAFETY: GlobalAlloc's contract.
+            let p = unsafe { self.alloc(layout) };
+            if !p.is_null() {
+                // SAFETY: a fresh block of at least `layout.size()` bytes.
+                unsafe { ptr::write_bytes(p, 0, layout.size()) };
+            }
+            return p;
+        }
         self.heap
             .lock()
             .allocate_zeroed(layout)
@@ -173,6 +336,11 @@ unsafe impl GlobalAlloc for PoolAlloc {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        #[cfg(all(feature = "std", not(loom)))]
+        if self.cached() {
+            // SAFETY: forwarded contract.
+            return unsafe { self.realloc_cached(ptr, layout, new_size) };
+        }
         // SAFETY: GlobalAlloc's contract: `ptr` is live with `layout`, and `new_size` is a valid size for it.
         unsafe {
             self.heap

@@ -19,10 +19,14 @@ use crate::arena::{ArenaHeader, Arenas, ARENA_RESERVED};
 use crate::config::Config;
 use crate::large;
 use crate::pool::{self, PoolHeader, POOL_HEADER};
-use crate::size_class::{block_size, class_of, effective_size, is_small, NUM_CLASSES};
+use crate::size_class::{
+    block_size, class_of, effective_size, is_small, medium_class_of, ALIGNMENT, MEDIUM_SIZE,
+    NUM_MEDIUM, NUM_POOL_CLASSES, SMALL_MAX,
+};
 use crate::source::{RegionError, Sources};
 use crate::stats::Stats;
 
+mod batch;
 mod check;
 pub use check::{BlockState, HeapError};
 
@@ -63,8 +67,11 @@ pub struct Heap {
     config: Config,
     /// `pool_size - 1`: masking a block address with its complement gives the pool header.
     pool_mask: usize,
+    /// Largest request (size rounded to alignment ≤ 16) served from medium-class pools: the largest medium
+    /// class of which a pool holds at least four blocks; `SMALL_MAX` when the pools are too small for any.
+    pool_max: usize,
     /// Per class, the head of the doubly linked list of pools with `0 < in_use < capacity`.
-    used: [*mut PoolHeader; NUM_CLASSES],
+    used: [*mut PoolHeader; NUM_POOL_CLASSES],
     arenas: Arenas,
     sources: Sources,
     counters: Counters,
@@ -91,7 +98,8 @@ impl Heap {
         Heap {
             config,
             pool_mask: config.pool_size() - 1,
-            used: [ptr::null_mut(); NUM_CLASSES],
+            pool_max: pool_max(config),
+            used: [ptr::null_mut(); NUM_POOL_CLASSES],
             arenas: Arenas::new(),
             sources: Sources::new(use_os),
             counters: Counters {
@@ -128,20 +136,37 @@ impl Heap {
     /// A zero-size layout gets a real, unique block of the smallest class.
     #[inline]
     pub fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        match self.pool_class(layout) {
+            Some(class) => self.alloc_small(class).map(|(p, _)| p),
+            None => self.alloc_large(layout).map(|(p, _)| p),
+        }
+    }
+
+    /// The pool class serving `layout`: its small class, or a medium class when it is larger than
+    /// `SMALL_MAX`, not over-aligned, and fits this heap's medium pools; `None` for the large path.
+    #[inline(always)]
+    fn pool_class(&self, layout: Layout) -> Option<usize> {
         let e = effective_size(layout.size(), layout.align());
         if is_small(e) {
-            self.alloc_small(class_of(e)).map(|(p, _)| p)
+            Some(class_of(e))
+        } else if e <= self.pool_max && layout.align() <= ALIGNMENT {
+            Some(medium_class_of(e))
         } else {
-            self.alloc_large(layout).map(|(p, _)| p)
+            None
         }
+    }
+
+    /// Whether blocks of `layout` come from the pools (small and medium classes) rather than the large
+    /// path.
+    pub fn is_pooled(&self, layout: Layout) -> bool {
+        self.pool_class(layout).is_some()
     }
 
     /// Like [`allocate`](Heap::allocate), with the first `layout.size()` bytes zeroed. Memory that came
     /// zeroed from the OS and was never used is not written again.
     pub fn allocate_zeroed(&mut self, layout: Layout) -> Option<NonNull<u8>> {
-        let e = effective_size(layout.size(), layout.align());
-        let (p, pristine) = if is_small(e) {
-            self.alloc_small(class_of(e))?
+        let (p, pristine) = if let Some(class) = self.pool_class(layout) {
+            self.alloc_small(class)?
         } else {
             self.alloc_large(layout)?
         };
@@ -159,8 +184,8 @@ impl Heap {
     /// `reallocate`, the layout with the new size) and has not been freed since.
     #[inline]
     pub unsafe fn deallocate(&mut self, ptr: NonNull<u8>, layout: Layout) {
-        if is_small(effective_size(layout.size(), layout.align())) {
-            // SAFETY: a small layout means the block lives in one of our pools.
+        if self.is_pooled(layout) {
+            // SAFETY: a pooled layout means the block lives in one of our pools.
             unsafe { self.dealloc_small(ptr.as_ptr()) }
         } else {
             // SAFETY: forwarded contract.
@@ -186,10 +211,10 @@ impl Heap {
         let align = layout.align();
         // SAFETY: the caller guarantees the new size is a valid layout size for this alignment.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, align) };
-        let old_e = effective_size(layout.size(), align);
         let new_e = effective_size(new_size, align);
-        if is_small(old_e) && is_small(new_e) {
-            // SAFETY: a live small block lives in an initialised pool of this heap.
+        let (old_pooled, new_pooled) = (self.is_pooled(layout), self.is_pooled(new_layout));
+        if old_pooled && new_pooled {
+            // SAFETY: a live pooled block lives in an initialised pool of this heap.
             let pool = unsafe { pool::pool_of(ptr.as_ptr(), self.pool_mask) };
             // SAFETY: as above.
             let bs = block_size(unsafe { (*pool).class } as usize);
@@ -197,7 +222,7 @@ impl Heap {
                 // Hand back the heap's provenance, not the caller's (possibly narrower) tag.
                 return NonNull::new(pool.cast::<u8>().with_addr(ptr.as_ptr().addr()));
             }
-        } else if !is_small(old_e) && !is_small(new_e) {
+        } else if !old_pooled && !new_pooled {
             // SAFETY: a live large block of `layout`; the new size is valid (caller).
             if let Some(p) = unsafe { large::resize(&mut self.sources, ptr, layout, new_size) } {
                 self.counters.large_bytes = self.counters.large_bytes - layout.size() + new_size;
@@ -214,27 +239,38 @@ impl Heap {
         Some(new)
     }
 
-    /// The bytes actually reserved for a block of `layout` (its class size when small).
-    pub fn usable_size(layout: Layout) -> usize {
-        let e = effective_size(layout.size(), layout.align());
-        if is_small(e) {
-            block_size(class_of(e))
-        } else {
-            layout.size()
+    /// The bytes a block of `layout` counts in `bytes_in_use`: its class size when pooled, else its size.
+    pub fn usable_size(&self, layout: Layout) -> usize {
+        match self.pool_class(layout) {
+            Some(class) => block_size(class),
+            None => layout.size(),
         }
     }
 
-    /// Gives the spare arena (the one wholly free arena kept against thrashing) back to its source.
-    /// Returns the bytes released.
+    /// Gives the spare arena (the one wholly free arena kept against thrashing) back to its source, and
+    /// unmaps the large-block cache (freed OS mappings kept for reuse). Returns the bytes released.
     pub fn trim(&mut self) -> usize {
-        match self.arenas.take_spare() {
-            // SAFETY: `take_spare` removed a wholly free arena from every list.
-            Some(a) => unsafe { self.release_arena(a) },
-            None => 0,
-        }
+        let cached = self.sources.trim_cache();
+        cached
+            + match self.arenas.take_spare() {
+                // SAFETY: `take_spare` removed a wholly free arena from every list.
+                Some(a) => unsafe { self.release_arena(a) },
+                None => 0,
+            }
     }
 
     // ---- small blocks -------------------------------------------------------------------------------
+
+    /// Frees a small block whatever layout it was last handed out with (its class is read from its pool).
+    ///
+    /// # Safety
+    /// `block` is a live small block of this heap.
+    #[inline]
+    #[cfg_attr(not(all(feature = "std", not(loom))), allow(dead_code))]
+    pub(crate) unsafe fn dealloc_small_block(&mut self, block: *mut u8) {
+        // SAFETY: forwarded contract.
+        unsafe { self.dealloc_small(block) }
+    }
 
     /// Takes a block of `class`; returns it and whether it is pristine zeroed OS memory.
     #[inline(always)]
@@ -487,6 +523,21 @@ impl Heap {
     }
 }
 
+/// The largest medium class of which a pool (pool 0 included, with the arena header) holds four blocks,
+/// or `SMALL_MAX` if none.
+pub(crate) const fn pool_max(config: Config) -> usize {
+    let room = config.pool_size() - ARENA_RESERVED;
+    let mut max = SMALL_MAX;
+    let mut i = 0;
+    while i < NUM_MEDIUM {
+        if room / MEDIUM_SIZE[i] >= 4 {
+            max = MEDIUM_SIZE[i];
+        }
+        i += 1;
+    }
+    max
+}
+
 impl core::fmt::Debug for Heap {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Heap")
@@ -508,6 +559,7 @@ impl Drop for Heap {
         if !self.sources.use_os {
             return;
         }
+        self.sources.trim_cache();
         let ps = self.config.pool_size();
         let mut a = self.arenas.all;
         while !a.is_null() {

@@ -32,7 +32,8 @@
 //! | [`stats`] | snapshot types and the CPython-shaped report |
 //! | `large` | requests over 512 B or over-aligned |
 //! | [`Heap`] | the `&mut self` core |
-//! | [`PoolAlloc`] | the locked `GlobalAlloc` |
+//! | `thread_cache` | per-thread caches of small blocks (feature `std`): the fast path |
+//! | [`PoolAlloc`] | the locked `GlobalAlloc`, with the thread caches in front when built with them |
 //! | [`gc`] (feature `gc`) | `Gc<T>`: reference counting with Bacon–Rajan cycle collection, on the pools |
 #![no_std]
 #![warn(missing_docs)]
@@ -53,6 +54,8 @@ mod heap;
 mod large;
 mod pool;
 mod source;
+#[cfg(all(feature = "std", not(loom)))]
+mod thread_cache;
 
 #[cfg(feature = "gc")]
 pub mod gc;

@@ -20,7 +20,35 @@ pub const SMALL_MAX: usize = 512;
 /// Number of size classes.
 pub const NUM_CLASSES: usize = SMALL_MAX / ALIGNMENT;
 
-/// Block size of each class: `CLASS_SIZE[i] == (i + 1) * ALIGNMENT`.
+/// Medium classes, served from pools too when a heap's pools are big enough (see
+/// [`Heap`](crate::Heap)): four per doubling above [`SMALL_MAX`], up to [`MEDIUM_MAX`]. Their class indices
+/// follow the small ones, so small class numbers are pymalloc's.
+pub const MEDIUM_SIZE: [usize; NUM_MEDIUM] = [
+    640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
+];
+/// Number of medium classes.
+pub const NUM_MEDIUM: usize = 16;
+/// The largest medium class.
+pub const MEDIUM_MAX: usize = MEDIUM_SIZE[NUM_MEDIUM - 1];
+/// Small and medium classes together: the classes a pool can hold.
+pub const NUM_POOL_CLASSES: usize = NUM_CLASSES + NUM_MEDIUM;
+
+/// Block size of every pool class, small then medium.
+const POOL_CLASS_SIZE: [usize; NUM_POOL_CLASSES] = {
+    let mut t = [0; NUM_POOL_CLASSES];
+    let mut i = 0;
+    while i < NUM_POOL_CLASSES {
+        t[i] = if i < NUM_CLASSES {
+            (i + 1) * ALIGNMENT
+        } else {
+            MEDIUM_SIZE[i - NUM_CLASSES]
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Block size of each small class: `CLASS_SIZE[i] == (i + 1) * ALIGNMENT`.
 pub const CLASS_SIZE: [usize; NUM_CLASSES] = {
     let mut t = [0; NUM_CLASSES];
     let mut i = 0;
@@ -57,15 +85,28 @@ pub const fn class_of(effective: usize) -> usize {
     (effective - 1) >> ALIGNMENT_SHIFT
 }
 
-/// Block size of class `class`.
+/// Class index of a medium size (`SMALL_MAX < size <= MEDIUM_MAX`): four classes per doubling.
 #[inline(always)]
-pub const fn block_size(class: usize) -> usize {
-    (class + 1) << ALIGNMENT_SHIFT
+pub const fn medium_class_of(size: usize) -> usize {
+    debug_assert!(size > SMALL_MAX && size <= MEDIUM_MAX);
+    let s = size - 1;
+    let p = usize::BITS - 1 - s.leading_zeros(); // floor(log2(size - 1)) ≥ 9
+    NUM_CLASSES + (p as usize - 9) * 4 + ((s >> (p - 2)) - 4)
 }
 
-/// The alignment every block of a class is guaranteed: the largest power of two dividing its block size.
+/// Block size of (small or medium) class `class`.
+#[inline(always)]
+pub const fn block_size(class: usize) -> usize {
+    POOL_CLASS_SIZE[class]
+}
+
+/// The alignment every block of a class is guaranteed: for a small class, the largest power of two
+/// dividing its block size; for a medium class, [`ALIGNMENT`] (medium requests are never over-aligned).
 #[inline(always)]
 pub const fn block_align(class: usize) -> usize {
+    if class >= NUM_CLASSES {
+        return ALIGNMENT;
+    }
     let bs = block_size(class);
     bs & bs.wrapping_neg()
 }
@@ -91,6 +132,21 @@ mod tests {
         }
         assert!(!is_small(effective_size(SMALL_MAX + 1, 1)));
         assert_eq!(NUM_CLASSES, if usize::BITS >= 64 { 32 } else { 64 });
+    }
+
+    #[test]
+    fn medium_classes_cover_every_medium_size() {
+        for size in SMALL_MAX + 1..=MEDIUM_MAX {
+            let c = medium_class_of(size);
+            assert!(block_size(c) >= size, "size {size}");
+            let prev = if c == NUM_CLASSES {
+                SMALL_MAX
+            } else {
+                block_size(c - 1)
+            };
+            assert!(prev < size, "size {size} not in the smallest medium class");
+        }
+        assert_eq!(medium_class_of(MEDIUM_MAX), NUM_POOL_CLASSES - 1);
     }
 
     #[test]

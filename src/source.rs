@@ -223,8 +223,60 @@ pub(crate) struct Sources {
     pub nregions: usize,
     /// Whether to map memory from the OS when the regions cannot serve (feature `os`).
     pub use_os: bool,
-    /// Bytes held from sources: region sizes plus live OS mappings.
+    /// Bytes held from sources: region sizes plus live OS mappings (the large-block cache included).
     pub reserved: usize,
+    /// Recently freed OS mappings kept for reuse (see [`LargeCache`]).
+    #[cfg(all(feature = "os", unix))]
+    cache: LargeCache,
+}
+
+/// Freed OS mappings of up to [`LargeCache::MAX_BLOCK`] bytes, kept (up to [`LargeCache::BUDGET`] bytes)
+/// so that a buffer freed and allocated again (a `Vec` of a few KiB in a loop) costs no `mmap`/`munmap`
+/// pair, no page faults and no TLB shootdown. Reused by exact page count; `trim` empties it.
+#[cfg(all(feature = "os", unix))]
+struct LargeCache {
+    slots: [(*mut u8, usize); LargeCache::SLOTS],
+    bytes: usize,
+}
+
+#[cfg(all(feature = "os", unix))]
+impl LargeCache {
+    const SLOTS: usize = 16;
+    const MAX_BLOCK: usize = 256 * 1024;
+    const BUDGET: usize = 1024 * 1024;
+
+    const fn new() -> Self {
+        LargeCache {
+            slots: [(ptr::null_mut(), 0); LargeCache::SLOTS],
+            bytes: 0,
+        }
+    }
+
+    /// A cached mapping of exactly `size` bytes, if any.
+    fn take(&mut self, size: usize) -> Option<NonNull<u8>> {
+        if self.bytes == 0 {
+            return None;
+        }
+        let slot = self.slots.iter_mut().find(|s| s.1 == size)?;
+        let p = core::mem::replace(slot, (ptr::null_mut(), 0)).0;
+        self.bytes -= size;
+        NonNull::new(p)
+    }
+
+    /// Keeps a mapping of `size` bytes if there is room; `false` if the caller must unmap it.
+    fn put(&mut self, p: NonNull<u8>, size: usize) -> bool {
+        if size > Self::MAX_BLOCK || self.bytes + size > Self::BUDGET {
+            return false;
+        }
+        match self.slots.iter_mut().find(|s| s.0.is_null()) {
+            Some(slot) => {
+                *slot = (p.as_ptr(), size);
+                self.bytes += size;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl Sources {
@@ -234,6 +286,8 @@ impl Sources {
             nregions: 0,
             use_os: use_os && cfg!(all(feature = "os", unix)),
             reserved: 0,
+            #[cfg(all(feature = "os", unix))]
+            cache: LargeCache::new(),
         }
     }
 
@@ -297,9 +351,37 @@ impl Sources {
             return None;
         }
         let size = os_size(layout.size())?;
+        if layout.align() <= os::page_size() {
+            if let Some(p) = self.cache.take(size) {
+                return Some((p, false));
+            }
+        }
         let p = os::map(size, layout.align())?;
         self.reserved += size;
         Some((p, true))
+    }
+
+    /// Unmaps every cached mapping; returns the bytes released.
+    #[cfg(all(feature = "os", unix))]
+    pub fn trim_cache(&mut self) -> usize {
+        let mut released = 0;
+        for slot in self.cache.slots.iter_mut() {
+            let (p, size) = core::mem::replace(slot, (ptr::null_mut(), 0));
+            if let Some(p) = NonNull::new(p) {
+                // SAFETY: a cached mapping of exactly `size` bytes, used by nobody.
+                unsafe { os::unmap(p, size) };
+                released += size;
+            }
+        }
+        self.cache.bytes = 0;
+        self.reserved -= released;
+        released
+    }
+
+    /// Without an OS there is no cache.
+    #[cfg(not(all(feature = "os", unix)))]
+    pub fn trim_cache(&mut self) -> usize {
+        0
     }
 
     #[cfg(not(all(feature = "os", unix)))]
@@ -327,6 +409,9 @@ impl Sources {
     #[cfg(all(feature = "os", unix))]
     unsafe fn dealloc_os(&mut self, ptr: NonNull<u8>, layout: Layout) {
         let size = os_size(layout.size()).unwrap_or(0);
+        if layout.align() <= os::page_size() && self.cache.put(ptr, size) {
+            return;
+        }
         // SAFETY: forwarded contract; `alloc_os` mapped exactly this rounded size.
         unsafe { os::unmap(ptr, size) };
         self.reserved -= size;

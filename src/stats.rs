@@ -6,7 +6,7 @@
 use core::fmt::{self, Write};
 
 use crate::config::Config;
-use crate::size_class::{block_size, NUM_CLASSES, SMALL_MAX};
+use crate::size_class::{block_size, NUM_CLASSES, NUM_POOL_CLASSES, SMALL_MAX};
 
 /// Figures for one size class.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,13 +54,14 @@ pub struct Stats {
     pub regions: usize,
     /// Pool and arena geometry.
     pub config: Config,
-    /// Per-class figures, index = class.
-    pub classes: [ClassStats; NUM_CLASSES],
+    /// Per-class figures, index = class: the small classes, then the medium ones
+    /// ([`NUM_POOL_CLASSES`](crate::size_class::NUM_POOL_CLASSES) in all).
+    pub classes: [ClassStats; NUM_POOL_CLASSES],
 }
 
 impl Stats {
     pub(crate) fn empty(config: Config) -> Stats {
-        let mut classes = [ClassStats::default(); NUM_CLASSES];
+        let mut classes = [ClassStats::default(); NUM_POOL_CLASSES];
         for (i, c) in classes.iter_mut().enumerate() {
             c.block_size = block_size(i);
         }
@@ -84,7 +85,7 @@ impl Stats {
         }
     }
 
-    /// Bytes in small blocks handed out.
+    /// Bytes in pool blocks (small and medium classes) handed out.
     pub fn small_bytes_in_use(&self) -> usize {
         self.classes
             .iter()

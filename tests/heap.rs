@@ -35,7 +35,7 @@ fn every_class_boundary_allocates_fills_and_frees() {
         s.bytes_in_use,
         t.live
             .iter()
-            .map(|&(_, l, _)| Heap::usable_size(l))
+            .map(|&(_, l, _)| h.usable_size(l))
             .sum::<usize>()
     );
     for (p, l, _) in t.live.drain(..) {
@@ -385,4 +385,41 @@ fn stats_and_report_agree() {
     assert_eq!(s.peak_bytes_in_use, 100 * 48 + 2000);
     assert_eq!(s.allocations, 101);
     assert_eq!(s.deallocations, 101);
+}
+
+#[test]
+fn medium_requests_come_from_pools_when_the_pools_are_big_enough() {
+    use poolgc::size_class::{medium_class_of, MEDIUM_SIZE, NUM_CLASSES};
+    let (mut h, _r) = heap_with(4 << 20, Config::new(16 * 1024, 256 * 1024));
+    let mut t = Tracker::default();
+    let step = if cfg!(miri) { 499 } else { 61 };
+    let mut sizes: Vec<usize> = (SMALL_MAX + 1..=3584).step_by(step).collect();
+    let edges = MEDIUM_SIZE.iter().filter(|&&s| s <= 3584);
+    let every = if cfg!(miri) { 3 } else { 1 };
+    sizes.extend(edges.step_by(every).flat_map(|&s| [s - 1, s, s + 1]));
+    for (i, &size) in sizes.iter().enumerate() {
+        let l = Layout::from_size_align(size, 16).unwrap();
+        let p = h.allocate(l).unwrap();
+        assert_eq!(h.is_pooled(l), size <= 3584, "size {size}");
+        if size <= 3584 {
+            let c = medium_class_of(size);
+            assert!(c >= NUM_CLASSES);
+            assert!(h.stats().classes[c].blocks_in_use >= 1);
+            assert_eq!(h.usable_size(l), block_size(c));
+        }
+        t.add(p, l, i as u8);
+    }
+    t.verify_all();
+    t.check_heap(&h);
+    // Over-aligned and larger requests take the large path.
+    assert!(!h.is_pooled(Layout::from_size_align(600, 32).unwrap()));
+    assert!(!h.is_pooled(Layout::from_size_align(5000, 8).unwrap()));
+    // 1 KiB pools hold no medium class.
+    let (small, _small_region) = heap_with(64 * 1024, Config::SMALL);
+    assert!(!small.is_pooled(Layout::from_size_align(513, 8).unwrap()));
+    for (p, l, _) in t.live.drain(..) {
+        unsafe { h.deallocate(p, l) };
+    }
+    h.check().unwrap();
+    assert_eq!(h.stats().bytes_in_use, 0);
 }

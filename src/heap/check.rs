@@ -9,7 +9,7 @@ use super::Heap;
 use crate::arena::ARENA_RESERVED;
 use crate::arena::{bucket_of, ArenaHeader, BUCKETS, NO_BUCKET};
 use crate::pool::{first_offset, PoolHeader, POOL_HEADER};
-use crate::size_class::{block_size, NUM_CLASSES};
+use crate::size_class::{block_size, NUM_POOL_CLASSES};
 
 /// An invariant that `Heap::check` found broken: what, and the address of the structure concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +52,7 @@ impl Heap {
     /// class's used list and no other pool there; the byte counters agreeing with the pools.
     pub fn check(&self) -> Result<(), HeapError> {
         let ps = self.config.pool_size();
-        let mut partial = [0usize; NUM_CLASSES];
+        let mut partial = [0usize; NUM_POOL_CLASSES];
         let mut small_bytes = 0usize;
         let mut arenas = 0usize;
         let mut with_free = 0usize;
@@ -173,7 +173,7 @@ impl Heap {
     ) -> Result<usize, HeapError> {
         let ps = self.config.pool_size();
         let class = pool.class as usize;
-        if class >= NUM_CLASSES {
+        if class >= NUM_POOL_CLASSES {
             return fail("pool with an invalid size class", p.addr());
         }
         if pool.arena != arena.cast() {

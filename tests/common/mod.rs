@@ -118,9 +118,7 @@ impl Tracker {
         heap.check().unwrap_or_else(|e| panic!("{e}"));
         for &(p, l, _) in &self.live {
             let st = heap.block_state(p.as_ptr());
-            if Heap::usable_size(l) <= poolgc::size_class::SMALL_MAX
-                && l.align() <= poolgc::size_class::SMALL_MAX
-            {
+            if heap.is_pooled(l) {
                 assert_eq!(st, BlockState::InUse, "live block {:p} ({l:?})", p.as_ptr());
             } else {
                 assert_eq!(

@@ -1,0 +1,403 @@
+//! The driver: `cargo run --release -p poolgc-bench [-- --quick] [--runs N] [--alloc a,b] [--workload w,v]`.
+//!
+//! Builds the `ga_<allocator>` binaries, runs every workload under every allocator as separate processes
+//! (`--runs` rounds, default 5; allocators interleaved within a round so that machine noise spreads
+//! evenly), takes medians, runs the in-process static-region comparison, and prints markdown tables plus
+//! the issue's targets checked against this run's numbers.
+
+use poolgc_bench::workloads::WORKLOADS;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// (binary suffix, column name); poolgc first: every ratio is against it.
+const ALLOCATORS: &[(&str, &str)] = &[
+    ("poolgc", "poolgc"),
+    ("system", "System (glibc)"),
+    ("mimalloc", "mimalloc"),
+    ("jemalloc", "jemalloc"),
+    ("talc", "talc"),
+    ("lla", "linked_list_allocator"),
+    ("rlsf", "rlsf"),
+    ("buddy", "buddy_system_allocator"),
+];
+
+/// Workloads whose targets are "small objects, one thread".
+const SMALL_SINGLE: &[&str] = &["binary-trees", "strings", "hashmap", "serde-json", "ring32"];
+const STATIC_ALLOCATORS: &[&str] = &[
+    "poolgc",
+    "talc",
+    "linked_list_allocator",
+    "rlsf",
+    "buddy_system_allocator",
+];
+
+struct Opts {
+    quick: bool,
+    runs: usize,
+    allocs: Vec<&'static str>,
+    workloads: Vec<&'static str>,
+}
+
+fn list_arg(args: &[String], flag: &str) -> Option<Vec<String>> {
+    let i = args.iter().position(|a| a == flag)?;
+    Some(args.get(i + 1)?.split(',').map(str::to_owned).collect())
+}
+
+fn opts() -> Opts {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let runs = list_arg(&args, "--runs")
+        .and_then(|v| v.first()?.parse().ok())
+        .unwrap_or(5);
+    let allocs = match list_arg(&args, "--alloc") {
+        Some(v) => ALLOCATORS
+            .iter()
+            .map(|a| a.0)
+            .filter(|a| *a == "poolgc" || v.iter().any(|x| x == a))
+            .collect(),
+        None => ALLOCATORS.iter().map(|a| a.0).collect(),
+    };
+    let workloads = match list_arg(&args, "--workload") {
+        Some(v) => WORKLOADS
+            .iter()
+            .map(|w| w.0)
+            .filter(|w| v.iter().any(|x| x == w))
+            .collect(),
+        None => WORKLOADS.iter().map(|w| w.0).collect(),
+    };
+    Opts {
+        quick,
+        runs,
+        allocs,
+        workloads,
+    }
+}
+
+fn sh(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let lscpu = sh("lscpu", &[]);
+    let model = lscpu
+        .lines()
+        .find_map(|l| l.strip_prefix("Model name:"))
+        .unwrap_or("?")
+        .trim()
+        .to_owned();
+    format!(
+        "{model}, {} cores, {}, load average {}",
+        sh("nproc", &[]),
+        sh("uname", &["-sr"]),
+        load()
+    )
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `bin args…` with a time limit; returns its stdout, or `None` on timeout or failure.
+fn run_child(bin: &Path, args: &[&str], limit: Duration) -> Option<String> {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .ok()?;
+    let t = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let out = child.wait_with_output().ok()?;
+                return status
+                    .success()
+                    .then(|| String::from_utf8_lossy(&out.stdout).into_owned());
+            }
+            Ok(None) if t.elapsed() > limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => return None,
+        }
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+#[derive(Default)]
+struct Cell {
+    values: Vec<f64>,
+    rss_kib: Vec<f64>,
+    unit: String,
+    failed: bool,
+}
+
+impl Cell {
+    /// Every run finished (none timed out or failed).
+    fn complete(&self, runs: usize) -> bool {
+        !self.values.is_empty() && (!self.failed || self.values.len() >= runs)
+    }
+}
+
+fn main() {
+    let o = opts();
+    let dir: PathBuf = std::env::current_exe()
+        .expect("own path")
+        .parent()
+        .expect("target dir")
+        .to_owned();
+    if let Ok(cargo) = std::env::var("CARGO") {
+        let ok = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "poolgc-bench",
+                "--bins",
+                "--quiet",
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "building the benchmark binaries failed");
+    }
+    let limit = Duration::from_secs(if o.quick { 20 } else { 60 });
+    let load_before = load();
+    let started = Instant::now();
+    let mode = if o.quick { vec!["--quick"] } else { vec![] };
+    let mut cells: HashMap<(&'static str, &'static str), Cell> = HashMap::new();
+    for round in 0..o.runs {
+        eprintln!("round {}/{} (load {})", round + 1, o.runs, load());
+        for &w in &o.workloads {
+            for &a in &o.allocs {
+                let cell = cells.entry((w, a)).or_default();
+                if cell.failed {
+                    continue;
+                }
+                let mut args = vec![w];
+                args.extend(&mode);
+                let out = run_child(&dir.join(format!("ga_{a}")), &args, limit);
+                let parsed = out.as_deref().and_then(|s| {
+                    let mut it = s.split_whitespace();
+                    let v: f64 = it.next()?.parse().ok()?;
+                    let unit = it.next()?.to_owned();
+                    let rss: f64 = it.next()?.parse().ok()?;
+                    Some((v, unit, rss))
+                });
+                match parsed {
+                    Some((v, unit, rss)) => {
+                        cell.values.push(v);
+                        cell.rss_kib.push(rss);
+                        cell.unit = unit;
+                    }
+                    None => cell.failed = true,
+                }
+            }
+        }
+    }
+    let static_out = run_child(
+        &dir.join("static_region"),
+        &[
+            if o.quick { "--quick" } else { "--full" },
+            "--runs",
+            &o.runs.to_string(),
+        ],
+        Duration::from_secs(600),
+    )
+    .unwrap_or_default();
+
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    args.insert(0, "cargo run --release -p poolgc-bench --".into());
+    println!("# poolgc-bench\n");
+    println!("Command: `{}`  ", args.join(" "));
+    println!("Machine: {}  ", machine());
+    println!(
+        "Load average at start: {load_before}; the run took {:.0} s. Median of {} runs, each a separate process.\n",
+        started.elapsed().as_secs_f64(),
+        o.runs
+    );
+    print_tables(&o, &cells);
+    let statics = print_static(&static_out);
+    print_targets(&o, &cells, &statics);
+}
+
+fn col(a: &str) -> &'static str {
+    ALLOCATORS.iter().find(|x| x.0 == a).map_or("?", |x| x.1)
+}
+
+fn print_tables(o: &Opts, cells: &HashMap<(&'static str, &'static str), Cell>) {
+    let header = |title: &str| {
+        print!("| {title} |");
+        for a in &o.allocs {
+            print!(" {} |", col(a));
+        }
+        print!("\n|---|");
+        for _ in &o.allocs {
+            print!("---:|");
+        }
+        println!();
+    };
+    println!("## Time (median; in brackets: that allocator's time / poolgc's, above 1 = poolgc faster)\n");
+    header("workload");
+    for &w in &o.workloads {
+        let base = cells.get(&(w, "poolgc")).map(|c| median(&c.values));
+        let unit = cells
+            .get(&(w, "poolgc"))
+            .map_or("", |c| c.unit.as_str())
+            .to_owned();
+        print!("| {w} ({unit}) |");
+        for &a in &o.allocs {
+            let c = cells.get(&(w, a)).expect("cell");
+            if c.values.is_empty() || c.failed && c.values.len() < o.runs {
+                print!(" timeout/failed |");
+                continue;
+            }
+            let m = median(&c.values);
+            match base {
+                Some(b) if a != "poolgc" && b > 0.0 => print!(" {m:.1} ({:.2}) |", m / b),
+                _ => print!(" {m:.1} |"),
+            }
+        }
+        println!();
+    }
+    println!("\n## Peak RSS (MiB, median of VmHWM; in brackets: that allocator's / poolgc's)\n");
+    header("workload");
+    for &w in &o.workloads {
+        let base = cells.get(&(w, "poolgc")).map(|c| median(&c.rss_kib));
+        print!("| {w} |");
+        for &a in &o.allocs {
+            let c = cells.get(&(w, a)).expect("cell");
+            if c.rss_kib.is_empty() || c.failed && c.rss_kib.len() < o.runs {
+                print!(" — |");
+                continue;
+            }
+            let m = median(&c.rss_kib);
+            match base {
+                Some(b) if a != "poolgc" && b > 0.0 => {
+                    print!(" {:.1} ({:.2}) |", m / 1024.0, m / b)
+                }
+                _ => print!(" {:.1} |", m / 1024.0),
+            }
+        }
+        println!();
+    }
+}
+
+/// Prints the static-region table; returns median actions/s per (variant, allocator).
+fn print_static(out: &str) -> HashMap<(String, String), f64> {
+    let mut raw: HashMap<(String, String), Vec<f64>> = HashMap::new();
+    for line in out.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if let [v, a, r] = f[..] {
+            if let Ok(r) = r.parse() {
+                raw.entry((v.into(), a.into())).or_default().push(r);
+            }
+        }
+    }
+    let med: HashMap<_, _> = raw.into_iter().map(|(k, v)| (k, median(&v))).collect();
+    println!("\n## Static region, in process (million actions/s, median; in brackets: poolgc's rate / that allocator's, above 1 = poolgc faster)\n");
+    println!("Each allocator's `GlobalAlloc` over its own 64 MiB region, the same seeded sequence of allocations and frees over 8,192 slots; `small`: sizes 1–512 B (skewed small), `mixed`: 80% of those, 18% 513 B–8 KiB, 2% 8–64 KiB. An allocator that has not finished its sequence within the time budget is rated on what it did.\n");
+    print!("| requests |");
+    for a in STATIC_ALLOCATORS {
+        print!(" {a} |");
+    }
+    print!("\n|---|");
+    for _ in STATIC_ALLOCATORS {
+        print!("---:|");
+    }
+    println!();
+    for v in ["small", "mixed"] {
+        print!("| {v} |");
+        let base = med.get(&(v.into(), "poolgc".into())).copied();
+        for a in STATIC_ALLOCATORS {
+            match (med.get(&(v.into(), (*a).into())), base) {
+                (Some(&r), Some(b)) if *a != "poolgc" => {
+                    print!(" {:.2} ({:.2}) |", r / 1e6, b / r)
+                }
+                (Some(&r), _) => print!(" {:.2} |", r / 1e6),
+                _ => print!(" — |"),
+            }
+        }
+        println!();
+    }
+    med
+}
+
+fn print_targets(
+    o: &Opts,
+    cells: &HashMap<(&'static str, &'static str), Cell>,
+    statics: &HashMap<(String, String), f64>,
+) {
+    println!("\n## Targets (issue 5), checked against this run\n");
+    let med = |w: &'static str, a: &'static str| -> Option<f64> {
+        let c = cells.get(&(w, a))?;
+        c.complete(o.runs).then(|| median(&c.values))
+    };
+    let verdict = |ok: bool| if ok { "met" } else { "**missed**" };
+    for &w in SMALL_SINGLE.iter().filter(|w| o.workloads.contains(w)) {
+        if let (Some(p), Some(m)) = (med(w, "poolgc"), med(w, "mimalloc")) {
+            println!(
+                "- {w}: poolgc / mimalloc = {:.2} (target ≤ 0.9): {}",
+                p / m,
+                verdict(p / m <= 0.9)
+            );
+        }
+        if let (Some(p), Some(s)) = (med(w, "poolgc"), med(w, "system")) {
+            println!(
+                "- {w}: poolgc / glibc = {:.2} (target ≤ 0.6): {}",
+                p / s,
+                verdict(p / s <= 0.6)
+            );
+        }
+    }
+    if let (Some(p), Some(m)) = (med("xthread", "poolgc"), med("xthread", "mimalloc")) {
+        println!(
+            "- xthread: poolgc / mimalloc = {:.2} (target ≤ 1.0): {}",
+            p / m,
+            verdict(p / m <= 1.0)
+        );
+    }
+    for &w in &o.workloads {
+        let rss = |a: &'static str| {
+            let c = cells.get(&(w, a))?;
+            (!c.rss_kib.is_empty()).then(|| median(&c.rss_kib))
+        };
+        if let (Some(p), Some(s)) = (rss("poolgc"), rss("system")) {
+            println!(
+                "- {w}: peak RSS poolgc / glibc = {:.2} (target ≤ 1.0): {}",
+                p / s,
+                verdict(p / s <= 1.0)
+            );
+        }
+    }
+    let get = |a: &str| statics.get(&("small".to_owned(), a.to_owned())).copied();
+    if let (Some(p), Some(t)) = (get("poolgc"), get("talc")) {
+        println!(
+            "- static region, requests ≤ 512 B: poolgc / talc actions/s = {:.2} (target ≥ 2): {}",
+            p / t,
+            verdict(p / t >= 2.0)
+        );
+    }
+}

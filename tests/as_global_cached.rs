@@ -1,0 +1,159 @@
+//! A test binary whose `#[global_allocator]` is `PoolAlloc` with per-thread caches: the fast path, thread
+//! exit, cross-thread frees, and the stats after `flush_thread_cache`.
+
+use poolgc::PoolAlloc;
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::Mutex;
+
+#[global_allocator]
+static ALLOC: PoolAlloc = PoolAlloc::new().with_thread_cache();
+
+/// The tests of this binary measure the global heap: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn small_bytes() -> usize {
+    ALLOC.flush_thread_cache();
+    ALLOC.stats().small_bytes_in_use()
+}
+
+#[test]
+fn threads_that_exit_give_their_blocks_back() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = small_bytes();
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut v: Vec<Box<[u8]>> = Vec::new();
+                for i in 0..50_000usize {
+                    v.push(vec![t as u8; 1 + (i * 7) % 500].into_boxed_slice());
+                    if i % 3 == 0 {
+                        v.swap_remove((i * 31) % v.len());
+                    }
+                }
+                assert!(v.iter().all(|b| b.iter().all(|&x| x == t as u8)));
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    // The exited threads' caches went to the orphan list; flushing takes them back.
+    let after = small_bytes();
+    assert!(
+        after <= before + 4096,
+        "small bytes in use grew from {before} to {after}"
+    );
+    ALLOC.check().unwrap();
+}
+
+#[test]
+fn cross_thread_frees_through_the_caches() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    use std::sync::mpsc;
+    let n = 100_000;
+    let (tx, rx) = mpsc::sync_channel::<Vec<Box<[u8]>>>(4);
+    let producer = std::thread::spawn(move || {
+        for i in 0..n / 100 {
+            let batch = (0..100)
+                .map(|k| vec![(i + k) as u8; 1 + (i * k) % 400].into_boxed_slice())
+                .collect();
+            tx.send(batch).unwrap();
+        }
+    });
+    let consumer = std::thread::spawn(move || {
+        let mut seen = 0;
+        for (i, batch) in rx.into_iter().enumerate() {
+            for (k, b) in batch.into_iter().enumerate() {
+                assert!(b.iter().all(|&x| x == (i + k) as u8));
+                seen += 1;
+            }
+        }
+        seen
+    });
+    producer.join().unwrap();
+    assert_eq!(consumer.join().unwrap(), n);
+    ALLOC.flush_thread_cache();
+    ALLOC.check().unwrap();
+}
+
+#[test]
+fn every_small_layout_through_the_cache_and_realloc_across_classes() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut live = Vec::new();
+    for align in [1, 2, 4, 8, 16, 32, 64, 128, 256, 512] {
+        for size in (0..=4200).step_by(13) {
+            let l = Layout::from_size_align(size, align).unwrap();
+            // SAFETY: non-null checked below; freed with the same layout.
+            let p = unsafe { ALLOC.alloc(l) };
+            assert!(!p.is_null());
+            assert_eq!(p as usize % align, 0, "{l:?}");
+            // SAFETY: a fresh block of `size` bytes.
+            unsafe { p.write_bytes(size as u8, size) };
+            live.push((p, l));
+        }
+    }
+    for (p, l) in live.drain(..) {
+        // SAFETY: live blocks of ours; realloc keeps the content and the alignment.
+        unsafe {
+            let q = ALLOC.realloc(p, l, l.size() / 2 + 1);
+            assert_eq!(q as usize % l.align(), 0);
+            let keep = (l.size() / 2 + 1).min(l.size());
+            assert!(std::slice::from_raw_parts(q, keep)
+                .iter()
+                .all(|&b| b == l.size() as u8));
+            let nl = Layout::from_size_align(l.size() / 2 + 1, l.align()).unwrap();
+            let z = ALLOC.alloc_zeroed(nl);
+            assert!(std::slice::from_raw_parts(z, nl.size())
+                .iter()
+                .all(|&b| b == 0));
+            ALLOC.dealloc(z, nl);
+            ALLOC.dealloc(q, nl);
+        }
+    }
+    ALLOC.flush_thread_cache();
+    ALLOC.check().unwrap();
+}
+
+#[test]
+fn a_second_caching_allocator_runs_on_its_lock() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let a = PoolAlloc::new().with_thread_cache();
+    let l = Layout::from_size_align(48, 8).unwrap();
+    // SAFETY: freed below with the same layout.
+    let ps: Vec<_> = (0..1000).map(|_| unsafe { a.alloc(l) }).collect();
+    assert_eq!(
+        a.stats().classes[2].blocks_in_use,
+        1000,
+        "no batch refills: not primary"
+    );
+    for p in ps {
+        // SAFETY: live blocks of `a`.
+        unsafe { a.dealloc(p, l) };
+    }
+    assert_eq!(a.stats().bytes_in_use, 0);
+    a.check().unwrap();
+}
+
+#[test]
+fn threads_racing_to_claim_a_fresh_caching_allocator_agree() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // `ALLOC` is primary already; a second caching allocator must end up on its lock in every thread,
+    // whoever asks first.
+    let a: &'static PoolAlloc = Box::leak(Box::new(PoolAlloc::new().with_thread_cache()));
+    let l = Layout::from_size_align(64, 8).unwrap();
+    let hs: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..1000 {
+                    // SAFETY: freed at once with the same layout.
+                    unsafe { a.dealloc(a.alloc(l), l) };
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    assert_eq!(a.stats().bytes_in_use, 0);
+    a.check().unwrap();
+}

@@ -1,0 +1,43 @@
+//! Threads racing to make a fresh caching allocator primary (the process's global allocator is the
+//! system's here, so nothing has claimed the caches before): they must all end up with the same token,
+//! and every block must come back to the heap once the threads have exited.
+
+use poolgc::PoolAlloc;
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::{Arc, Barrier};
+
+static A: PoolAlloc = PoolAlloc::new().with_thread_cache();
+
+#[test]
+fn racing_first_uses_agree_and_nothing_is_stranded() {
+    let barrier = Arc::new(Barrier::new(4));
+    let hs: Vec<_> = (0..4)
+        .map(|t| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                let l = Layout::from_size_align(16 + 16 * t, 8).unwrap();
+                barrier.wait();
+                let mut live = Vec::new();
+                for i in 0..5000 {
+                    // SAFETY: freed below with the same layout.
+                    live.push(unsafe { A.alloc(l) });
+                    if i % 2 == 1 {
+                        // SAFETY: a live block of `A` with layout `l`.
+                        unsafe { A.dealloc(live.swap_remove(i % live.len()), l) };
+                    }
+                }
+                for p in live {
+                    // SAFETY: as above.
+                    unsafe { A.dealloc(p, l) };
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    // The exited threads' caches are orphans of the primary; flushing hands them back to the heap.
+    A.flush_thread_cache();
+    assert_eq!(A.stats().bytes_in_use, 0);
+    A.check().unwrap();
+}
