@@ -13,8 +13,8 @@ mod heap_actions;
 use common::Rng;
 
 /// Seeds per driver and bytes per input (Miri is ~1000× slower).
-const SEEDS: u64 = if cfg!(miri) { 3 } else { 200 };
-const LEN: usize = if cfg!(miri) { 120 } else { 1500 };
+const SEEDS: u64 = if cfg!(miri) { 2 } else { 200 };
+const LEN: usize = if cfg!(miri) { 100 } else { 1500 };
 
 /// A pseudo-random input of `len` bytes from `seed`.
 fn input(seed: u64, len: usize) -> Vec<u8> {
@@ -26,7 +26,7 @@ fn input(seed: u64, len: usize) -> Vec<u8> {
 /// nothing but allocations (so exhaustion is reached and refused).
 fn edge_inputs() -> Vec<Vec<u8>> {
     let mut alloc_only = vec![0u8, 1];
-    for i in 0..if cfg!(miri) { 20 } else { 600 } {
+    for i in 0..if cfg!(miri) { 12 } else { 600 } {
         // op 0 (alloc), size kind 3 (0..=5000) with a varying value, align byte 16 (16 bytes).
         alloc_only.extend([0, 3, (i * 37) as u8, (i / 7) as u8, 16]);
     }
