@@ -19,7 +19,7 @@
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
-use super::common::Tracker;
+use super::common::{Rng, Tracker};
 
 /// The allocator under test.
 pub trait Backend {
@@ -197,4 +197,23 @@ pub fn run_actions<B: Backend>(b: &mut B, input: &mut Input<'_>) -> Layout {
     b.check(&t);
     assert_eq!(b.bytes_in_use(), 0, "bytes in use after freeing everything");
     refill
+}
+
+/// A pseudo-random input of `len` bytes from `seed`, for the fixed-seed tests.
+#[allow(dead_code)] // used by tests/fuzz_*.rs, not by the fuzz targets
+pub fn seeded_input(seed: u64, len: usize) -> Vec<u8> {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    (0..len).map(|_| rng.next() as u8).collect()
+}
+
+/// Inputs that are not random: empty, all zeros (allocations of size 0 only), all ones, and `n`
+/// allocations of 0..=5000 bytes in a row (so exhaustion is reached and refused), for the fixed-seed tests.
+#[allow(dead_code)] // used by tests/fuzz_*.rs, not by the fuzz targets
+pub fn edge_inputs(n: usize) -> Vec<Vec<u8>> {
+    let mut alloc_only = vec![0u8, 1];
+    for i in 0..n {
+        // op 0 (alloc), size kind 3 (0..=5000) with a varying value, align byte 16 (16 bytes).
+        alloc_only.extend([0, 3, (i * 37) as u8, (i / 7) as u8, 16]);
+    }
+    vec![Vec::new(), vec![0; 64], vec![0xFF; 64], alloc_only]
 }

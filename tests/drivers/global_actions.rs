@@ -4,13 +4,13 @@
 //! After the stream, every block is freed (`bytes_in_use == 0`), the spare arena is trimmed, and the
 //! allocator must hold exactly as many blocks of one layout as a fresh one over regions of the same sizes.
 //!
-//! Shared by the cargo-fuzz target `fuzz/fuzz_targets/global_actions.rs` and by `tests/fuzz_drivers.rs`
-//! (fixed seeds, also under Miri).
+//! Shared by the cargo-fuzz target `fuzz/fuzz_targets/global_actions.rs` and by
+//! `tests/fuzz_global_actions.rs` (fixed seeds, also under Miri).
 
 #[path = "actions.rs"]
-mod actions;
+pub(crate) mod actions;
 #[path = "../common/mod.rs"]
-mod common;
+pub(crate) mod common;
 
 use actions::{Backend, Input};
 use common::Tracker;

@@ -5,13 +5,13 @@
 //! must hold exactly as many blocks of one layout as a fresh heap over a region of the same size: freeing
 //! everything gives back all the room there was.
 //!
-//! Shared by the cargo-fuzz target `fuzz/fuzz_targets/heap_actions.rs` and by `tests/fuzz_drivers.rs`
-//! (fixed seeds, also under Miri).
+//! Shared by the cargo-fuzz target `fuzz/fuzz_targets/heap_actions.rs` and by
+//! `tests/fuzz_heap_actions.rs` (fixed seeds, also under Miri).
 
 #[path = "actions.rs"]
-mod actions;
+pub(crate) mod actions;
 #[path = "../common/mod.rs"]
-mod common;
+pub(crate) mod common;
 
 use actions::{Backend, Input};
 use common::Tracker;
