@@ -149,45 +149,45 @@ fn try_add_region_reports_errors() {
 #[test]
 fn two_threads_with_cross_thread_frees() {
     use std::sync::mpsc;
-    let a: &'static PoolAlloc = Box::leak(Box::new(static_alloc(
-        4 << 20,
-        Config::new(4096, 64 * 1024),
-    )));
+    let a = &static_alloc(4 << 20, Config::new(4096, 64 * 1024));
     let rounds = if cfg!(miri) { 50 } else { 20_000 };
     struct Block(*mut u8, Layout);
     // SAFETY: the block is owned by whoever holds the message; the allocator is shared and thread-safe.
     unsafe impl Send for Block {}
     let (tx, rx) = mpsc::sync_channel::<Block>(256);
-    let producer = std::thread::spawn(move || {
-        let mut rng = Rng(11);
-        for i in 0..rounds {
-            let l = Layout::from_size_align(1 + rng.below(700), 8).unwrap();
-            let p = alloc(a, l).expect("4 MiB is plenty");
-            unsafe { p.as_ptr().write_bytes(i as u8, l.size()) };
-            tx.send(Block(p.as_ptr(), l)).unwrap();
-        }
-    });
-    let consumer = std::thread::spawn(move || {
-        let mut own = Vec::new();
-        let mut rng = Rng(13);
-        for (i, Block(p, l)) in rx.into_iter().enumerate() {
-            assert!(unsafe { core::slice::from_raw_parts(p, l.size()) }
-                .iter()
-                .all(|&b| b == i as u8));
-            unsafe { a.dealloc(p, l) };
-            let ol = Layout::from_size_align(1 + rng.below(300), 8).unwrap();
-            own.push((alloc(a, ol).unwrap(), ol));
-            if own.len() > 64 {
-                let (q, ql) = own.swap_remove(rng.below(own.len()));
+    // Scoped threads rather than a leaked `&'static PoolAlloc`: Miri reports leaks.
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(move || {
+            let mut rng = Rng(11);
+            for i in 0..rounds {
+                let l = Layout::from_size_align(1 + rng.below(700), 8).unwrap();
+                let p = alloc(a, l).expect("4 MiB is plenty");
+                unsafe { p.as_ptr().write_bytes(i as u8, l.size()) };
+                tx.send(Block(p.as_ptr(), l)).unwrap();
+            }
+        });
+        let consumer = scope.spawn(move || {
+            let mut own = Vec::new();
+            let mut rng = Rng(13);
+            for (i, Block(p, l)) in rx.into_iter().enumerate() {
+                assert!(unsafe { core::slice::from_raw_parts(p, l.size()) }
+                    .iter()
+                    .all(|&b| b == i as u8));
+                unsafe { a.dealloc(p, l) };
+                let ol = Layout::from_size_align(1 + rng.below(300), 8).unwrap();
+                own.push((alloc(a, ol).unwrap(), ol));
+                if own.len() > 64 {
+                    let (q, ql) = own.swap_remove(rng.below(own.len()));
+                    unsafe { a.dealloc(q.as_ptr(), ql) };
+                }
+            }
+            for (q, ql) in own {
                 unsafe { a.dealloc(q.as_ptr(), ql) };
             }
-        }
-        for (q, ql) in own {
-            unsafe { a.dealloc(q.as_ptr(), ql) };
-        }
+        });
+        producer.join().unwrap();
+        consumer.join().unwrap();
     });
-    producer.join().unwrap();
-    consumer.join().unwrap();
     a.check().unwrap();
     assert_eq!(a.stats().bytes_in_use, 0);
 }
