@@ -211,3 +211,11 @@ fn arena_released_while_other_thread_allocates() {
         assert_eq!(a.stats().pools_in_use, 0);
     });
 }
+
+// ---- lock-free paths --------------------------------------------------------------------------------
+//
+// Models for the per-thread caches and remote-free lists of `src/global.rs` go here, as their own
+// `mod thread_caches { use super::*; … }`, once those paths exist: a block freed by a thread that does not
+// own its cache (pushed on a remote-free list while the owner drains it), a thread exiting with a full
+// cache, and a cache flush racing `stats()`/`check()`. Their atomics must come from `crate::sync` (loom's
+// under `cfg(loom)`) for loom to see them.
