@@ -42,8 +42,9 @@ mod imp {
     /// Holds the lock until dropped.
     ///
     /// `ptr` is loom's tracked access to the value: loom records a write for as long as it lives, so it
-    /// must end *before* the lock is released (see `Drop`), or loom reports the next holder's access as
-    /// racing with ours.
+    /// is ended *before* the release store (see `Drop`), keeping the tracked access inside the critical
+    /// section. (The other order happens to pass too, since loom only switches threads at atomic
+    /// operations, but it would describe an access that outlives the lock.)
     pub struct LockGuard<'a, T> {
         lock: &'a Lock<T>,
         ptr: ManuallyDrop<loom::cell::MutPtr<T>>,
