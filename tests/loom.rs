@@ -101,7 +101,8 @@ fn assert_empty(a: &PoolAlloc) {
     assert_eq!(a.stats().bytes_in_use, 0);
 }
 
-/// Two threads allocate and free blocks of different classes (one large) on one allocator at once.
+/// Two threads allocate and free blocks of different classes (one large) on one allocator at once, in
+/// different orders.
 #[test]
 fn two_threads_allocate_and_free() {
     let region = leak_region();
@@ -112,9 +113,11 @@ fn two_threads_allocate_and_free() {
             let p = fill(&a2, 24, 8, 0xA1);
             let q = fill(&a2, 600, 16, 0xA2); // large
             verify_and_free(&a2, p, 24, 8, 0xA1);
+            let r = fill(&a2, 24, 8, 0xA3); // may take back `p`'s block, or one the other thread freed
             verify_and_free(&a2, q, 600, 16, 0xA2);
+            verify_and_free(&a2, r, 24, 8, 0xA3);
         });
-        let p = fill(&a, 24, 8, 0xB1); // same class as the other thread's first block
+        let p = fill(&a, 24, 8, 0xB1); // same class as the other thread's small blocks
         let q = fill(&a, 200, 64, 0xB2);
         verify_and_free(&a, q, 200, 64, 0xB2);
         verify_and_free(&a, p, 24, 8, 0xB1);
@@ -137,7 +140,9 @@ fn block_freed_on_another_thread() {
             verify_and_free(&a2, big, 1500, 8, 0xC2);
         });
         let q = fill(&a, 48, 8, 0xC3); // same class: may reuse `p`'s block once it is freed
+        let r = fill(&a, 1200, 8, 0xC4); // large: may reuse `big`'s span once it is freed
         verify(q, 48, 0xC3);
+        verify_and_free(&a, r, 1200, 8, 0xC4);
         t.join().unwrap();
         verify_and_free(&a, q, 48, 8, 0xC3);
         assert_empty(&a);
