@@ -59,19 +59,26 @@ pub struct PoolAlloc {
 }
 
 impl PoolAlloc {
+    // Under `cfg(loom)` the lock is built from loom's atomics, whose constructors are not `const`, so the
+    // four constructors below exist twice: `const` normally, plain `fn` under loom (same bodies). A loom
+    // model builds its `PoolAlloc` values at run time inside `loom::model`, so nothing is lost there.
+
     /// An allocator with CPython's geometry ([`Config::HOSTED`]) that grows from the OS on demand
     /// (feature `os`; without it, only regions handed over serve).
+    #[cfg(not(loom))]
     pub const fn new() -> Self {
         Self::with_config(Config::HOSTED)
     }
 
     /// An allocator that never asks the OS: it serves only the regions handed to
     /// [`add_region`](PoolAlloc::add_region). Uses [`Config::SMALL`], which suits heaps from a few KiB up.
+    #[cfg(not(loom))]
     pub const fn empty() -> Self {
         Self::empty_with_config(Config::SMALL)
     }
 
     /// Like [`new`](PoolAlloc::new), with another geometry.
+    #[cfg(not(loom))]
     pub const fn with_config(config: Config) -> Self {
         PoolAlloc {
             heap: Lock::new(Heap::new(config)),
@@ -83,6 +90,7 @@ impl PoolAlloc {
     }
 
     /// Like [`empty`](PoolAlloc::empty), with another geometry.
+    #[cfg(not(loom))]
     pub const fn empty_with_config(config: Config) -> Self {
         PoolAlloc {
             heap: Lock::new(Heap::empty(config)),
@@ -207,6 +215,36 @@ impl PoolAlloc {
                 self.dealloc(ptr, layout);
             }
             new
+        }
+    }
+
+    // ---- the same constructors under `cfg(loom)`, not `const` ------------------------------------------
+
+    /// [`PoolAlloc::new`] (not `const` under `cfg(loom)`).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Self::with_config(Config::HOSTED)
+    }
+
+    /// [`PoolAlloc::empty`] (not `const` under `cfg(loom)`).
+    #[cfg(loom)]
+    pub fn empty() -> Self {
+        Self::empty_with_config(Config::SMALL)
+    }
+
+    /// [`PoolAlloc::with_config`] (not `const` under `cfg(loom)`).
+    #[cfg(loom)]
+    pub fn with_config(config: Config) -> Self {
+        PoolAlloc {
+            heap: Lock::new(Heap::new(config)),
+        }
+    }
+
+    /// [`PoolAlloc::empty_with_config`] (not `const` under `cfg(loom)`).
+    #[cfg(loom)]
+    pub fn empty_with_config(config: Config) -> Self {
+        PoolAlloc {
+            heap: Lock::new(Heap::empty(config)),
         }
     }
 

@@ -49,6 +49,25 @@ impl Drop for Region {
 unsafe impl Send for Region {}
 unsafe impl Sync for Region {}
 
+/// A fresh region of `len` bytes, leaked (the heap keeps it for the rest of the test), aligned to `align`.
+pub fn region(len: usize, align: usize) -> *mut u8 {
+    let layout = Layout::from_size_align(len, align).unwrap();
+    // SAFETY: non-zero size.
+    let p = unsafe { std::alloc::alloc(layout) };
+    assert!(!p.is_null());
+    LEAKED.lock().unwrap().push(Leaked(p));
+    p
+}
+
+/// Every region `region` leaked on purpose. Miri's leak check does not count memory reachable from a
+/// static, so keeping the pointers here (with their provenance) lets `cargo miri test` pass while still
+/// catching real leaks.
+static LEAKED: std::sync::Mutex<Vec<Leaked>> = std::sync::Mutex::new(Vec::new());
+
+struct Leaked(#[allow(dead_code)] *mut u8);
+// SAFETY: only kept, never dereferenced.
+unsafe impl Send for Leaked {}
+
 /// xorshift64*: deterministic, allocation-free.
 pub struct Rng(pub u64);
 impl Rng {
