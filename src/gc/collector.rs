@@ -197,6 +197,13 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
     impl Drop for Reset<'_> {
         fn drop(&mut self) {
             self.0.collecting.set(false);
+            // A `freeze()`/`unfreeze()` asked for during the collection (from `trace`, `Drop` or a
+            // callback) takes effect now; neither runs user code.
+            match self.0.pending_freeze.take() {
+                Some(true) => freeze(self.0),
+                Some(false) => unfreeze(self.0),
+                None => {}
+            }
         }
     }
     let _reset = Reset(s);
@@ -214,6 +221,7 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
     sweep_frozen_candidates(s);
     let roots = mem::take(&mut *s.roots.borrow_mut());
     let mut analysis = Analysis {
+        freeze_mark: s.freeze_mark.get(),
         roots,
         nodes: Vec::new(),
         stack: Vec::new(),
@@ -315,6 +323,9 @@ fn sweep_frozen_candidates(s: &State) {
 /// One collection's analysis (MarkRoots, MarkGray, ScanRoots). If `trace` panics, dropping it restores
 /// every count and mark and puts the roots back in the buffer.
 struct Analysis<'a> {
+    /// The freeze mark when the collection started: which boxes take part is decided once, whatever
+    /// user code does meanwhile (`freeze()` is deferred during a collection anyway).
+    freeze_mark: u32,
     /// Possible roots taken from the buffer; they keep `BUFFERED` until `finish`.
     roots: Vec<NonNull<Header>>,
     /// Every box reached, with its true strong count.
@@ -361,7 +372,7 @@ impl Analysis<'_> {
 
     /// Whether an edge target takes part in the analysis: not a zombie, not frozen.
     fn in_graph(&self, c: &Header) -> bool {
-        !c.has(Flags::DROPPED) && !self.state.is_frozen(c)
+        !c.has(Flags::DROPPED) && c.epoch.get() >= self.freeze_mark
     }
 
     /// MarkGray from every root: trial-decrement every edge, iteratively.
@@ -525,8 +536,20 @@ impl Clock {
     }
 }
 
+/// `gc::freeze()`/`gc::unfreeze()`: at once, or, during a collection, when it ends (changing which boxes
+/// are frozen in the middle of an analysis would make it miscount: the analysis decides membership once).
+pub(crate) fn request_freeze(s: &State, freeze_now: bool) {
+    if s.collecting.get() {
+        s.pending_freeze.set(Some(freeze_now));
+    } else if freeze_now {
+        freeze(s);
+    } else {
+        unfreeze(s);
+    }
+}
+
 /// `freeze()`: everything alive now becomes frozen; the buffer's entries move to the frozen candidates.
-pub(crate) fn freeze(s: &State) {
+fn freeze(s: &State) {
     let e = s.epoch.get().saturating_add(1).min(u32::MAX - 1);
     s.epoch.set(e);
     s.freeze_mark.set(e);
@@ -552,7 +575,7 @@ pub(crate) fn freeze(s: &State) {
 }
 
 /// `unfreeze()`: nothing is frozen any more; frozen boxes decremented meanwhile become possible roots.
-pub(crate) fn unfreeze(s: &State) {
+fn unfreeze(s: &State) {
     s.freeze_mark.set(0);
     s.frozen_live.set(0);
     let cands = mem::take(&mut *s.frozen_candidates.borrow_mut());

@@ -150,14 +150,19 @@ pub fn count() -> usize {
 /// Freezes every object alive now (`gc.freeze()`): they are never buffered or traversed again until
 /// [`unfreeze`]. Use it, like CPython, after building a large long-lived structure, so collections stop
 /// rescanning it. The buffer is emptied into the frozen set.
+///
+/// Called while this thread is collecting (from a `Drop` or a callback), it takes effect when the
+/// collection ends; calling it from `trace` breaks the [`Trace`] contract.
 pub fn freeze() {
-    state::with_or((), collector::freeze);
+    state::with_or((), |s| collector::request_freeze(s, true));
 }
 
 /// Unfreezes everything (`gc.unfreeze()`). Frozen objects whose count fell (without reaching zero) while
 /// frozen become possible roots again, so cycles made garbage meanwhile are found by the next collection.
+///
+/// Called while this thread is collecting, it takes effect when the collection ends (as [`freeze`]).
 pub fn unfreeze() {
-    state::with_or((), collector::unfreeze);
+    state::with_or((), |s| collector::request_freeze(s, false));
 }
 
 /// The number of live frozen objects (`gc.get_freeze_count()`).

@@ -43,6 +43,9 @@ pub(crate) struct State {
     pub(crate) epoch: Cell<u32>,
     /// Boxes with `epoch < freeze_mark` are frozen; 0 when nothing is.
     pub(crate) freeze_mark: Cell<u32>,
+    /// A `freeze()` (`true`) or `unfreeze()` (`false`) called during a collection, applied when it ends
+    /// (the last call wins).
+    pub(crate) pending_freeze: Cell<Option<bool>>,
     /// Boxes made by this thread and not yet freed.
     pub(crate) live: Cell<usize>,
     /// Of those, frozen ones.
@@ -74,6 +77,7 @@ impl State {
             effective_threshold: Cell::new(DEFAULT_THRESHOLD),
             epoch: Cell::new(1),
             freeze_mark: Cell::new(0),
+            pending_freeze: Cell::new(None),
             live: Cell::new(0),
             frozen_live: Cell::new(0),
             collections: Cell::new(0),

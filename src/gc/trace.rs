@@ -50,8 +50,10 @@ use super::{Gc, Weak};
 ///    objects still in use. Later access through a `Gc` panics, but a `&T` already borrowed from such an
 ///    object dangles: this is the breach that is **undefined behaviour**.
 /// 2. **Not create, clone, drop, or move `Gc` or `Weak` handles, nor mutate the object graph**, while
-///    tracing. The collector's bookkeeping is in the headers during a collection; doing so may corrupt it,
-///    which is **undefined behaviour** in the worst case.
+///    tracing, **nor call the `poolgc::gc` control functions** (`collect`, `freeze`, `unfreeze`, …). The
+///    collector's bookkeeping is in the headers during a collection; doing so may corrupt it, which is
+///    **undefined behaviour** in the worst case. (The collector defends itself where it cheaply can:
+///    `collect()` does nothing and `freeze()`/`unfreeze()` are deferred to the end of the collection.)
 /// 3. **Set `ACYCLIC = true` only for types that can never own a `Gc`.** (A wrong `true` is memory-safe: the
 ///    object is never examined, so a cycle through it is simply never collected.)
 ///
