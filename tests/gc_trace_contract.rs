@@ -10,6 +10,10 @@ enum Mode {
     Honest,
     /// Calls `gc::freeze()` on its second call (the contract forbids it; the collector must cope).
     FreezeOnSecondCall,
+    /// Omits its edge on its second call (under-reporting, which the docs call memory-safe).
+    OmitOnSecondCall,
+    /// Omits its edge on its first call only.
+    OmitOnFirstCall,
 }
 
 thread_local! {
@@ -24,7 +28,7 @@ struct N {
 }
 
 // SAFETY: visits its one `Gc` field at most once per call and never touches handles; in the test modes it
-// sometimes calls `gc::freeze()` (a breach the collector must survive).
+// sometimes omits that field (allowed) or calls `gc::freeze()` (a breach the collector must survive).
 unsafe impl Trace for N {
     fn trace(&self, t: &mut Tracer) {
         if self.special {
@@ -34,6 +38,7 @@ unsafe impl Trace for N {
             });
             match (MODE.with(Cell::get), c) {
                 (Mode::FreezeOnSecondCall, 2) => gc::freeze(),
+                (Mode::OmitOnSecondCall, 2) | (Mode::OmitOnFirstCall, 1) => return,
                 _ => {}
             }
         }
@@ -51,7 +56,7 @@ fn n(special: bool, s: &str) -> Gc<N> {
 
 /// A live root `r -> x`, `r` buffered, a `&N` into `x` held across `collect()`: nothing may be collected
 /// and the reference must stay readable (Miri checks the latter).
-fn live_object_survives(mode: Mode) {
+fn live_object_survives(mode: Mode) -> usize {
     MODE.with(|m| m.set(mode));
     TRACE_CALLS.with(|c| c.set(0));
     let r = n(true, "root");
@@ -69,8 +74,10 @@ fn live_object_survives(mode: Mode) {
     );
     assert_eq!(x_ref.payload.as_bytes()[0], b'x');
     drop(guard);
+    let calls = TRACE_CALLS.with(Cell::get);
     gc::unfreeze();
     MODE.with(|m| m.set(Mode::Honest));
+    calls
 }
 
 #[test]
@@ -99,4 +106,40 @@ fn freeze_from_trace_is_deferred_to_the_end_of_the_collection() {
     assert!(gc::get_freeze_count() >= 1);
     gc::unfreeze();
     assert_eq!(gc::get_freeze_count(), 0);
+}
+
+#[test]
+fn under_reporting_on_the_second_trace_call_does_not_collect_a_live_object() {
+    live_object_survives(Mode::OmitOnSecondCall);
+}
+
+#[test]
+fn under_reporting_on_the_first_trace_call_does_not_collect_a_live_object() {
+    live_object_survives(Mode::OmitOnFirstCall);
+}
+
+#[test]
+fn trace_runs_once_per_object_per_collection() {
+    assert_eq!(live_object_survives(Mode::Honest), 1);
+}
+
+#[test]
+fn inconsistent_under_reporting_only_keeps_garbage_alive() {
+    // Garbage loop r -> x -> r; r omits its edge on its first call: the loop is kept (leaked to this
+    // collection), never half-collected.
+    MODE.with(|m| m.set(Mode::OmitOnFirstCall));
+    TRACE_CALLS.with(|c| c.set(0));
+    let r = n(true, "r");
+    let x = n(false, "x");
+    *r.next.borrow_mut() = Some(x.clone());
+    *x.next.borrow_mut() = Some(r.clone());
+    let w = Gc::downgrade(&x);
+    drop((r, x));
+    assert_eq!(gc::collect(), 0);
+    assert!(w.upgrade().is_some());
+    // Honest again: the loop is found once it is buffered again.
+    MODE.with(|m| m.set(Mode::Honest));
+    drop(w.upgrade());
+    assert_eq!(gc::collect(), 2);
+    assert!(w.upgrade().is_none());
 }

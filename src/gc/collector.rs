@@ -5,10 +5,12 @@
 //!   thread's buffer, once (`BUFFERED`). Green boxes (`Trace::ACYCLIC`) and frozen ones are not.
 //! * **MarkRoots**: roots whose value is already dropped leave the buffer (and are freed if nothing else
 //!   holds them: the `Release` rule is that a buffered box is only ever freed here). From each remaining
-//!   root, **MarkGray** walks the graph with an explicit stack; every edge met subtracts one from its
-//!   target's count. The original count of every box reached is saved first.
+//!   root, **MarkGray** walks the graph with an explicit stack, calling `trace` once per box and
+//!   recording the edges it reports; every edge subtracts one from its target's count. The original
+//!   count of every box reached is saved first.
 //! * **ScanRoots**: a box whose count is still above zero is referenced from outside the graph; it and
-//!   everything reachable from it is marked live (**ScanBlack**, again with an explicit stack).
+//!   everything reachable from it over the *recorded* edges is marked live (**ScanBlack**, again with an
+//!   explicit stack, and without calling `trace` again: see `analysis`).
 //! * **CollectRoots**: every count is restored from the saved copy; what was reached but not marked live is
 //!   garbage (white). All white boxes are marked `DROPPED` and held (+1) by the collector; then every white
 //!   value is dropped while all white boxes are still allocated; then the holds are released and boxes
@@ -25,9 +27,9 @@ use alloc::vec::Vec;
 use core::mem;
 use core::ptr::NonNull;
 
+use super::analysis::Analysis;
 use super::gcbox::{free_box, Flags, Header};
 use super::state::{self, State};
-use super::trace::Tracer;
 use super::{CallbackInfo, Phase};
 
 /// How much automatic collection may defer when collections keep finding little garbage (see
@@ -41,7 +43,7 @@ const MAX_GROWTH: usize = 64;
 /// ownership bits), by the trash, or by the collector's own +1 during a collection — and the returned
 /// reference is only used while that holds.
 #[inline(always)]
-fn hdr<'a>(h: NonNull<Header>) -> &'a Header {
+pub(super) fn hdr<'a>(h: NonNull<Header>) -> &'a Header {
     // SAFETY: every caller passes a box that is allocated for the duration of the borrow (held by a
     // handle, by the buffer, or by the collector during a collection).
     unsafe { &*h.as_ptr() }
@@ -52,7 +54,7 @@ fn hdr<'a>(h: NonNull<Header>) -> &'a Header {
 /// # Safety
 /// `h` is allocated, and its value is dropped (or `strong > 0` so it will not be freed).
 #[inline]
-unsafe fn free_if_unowned(h: NonNull<Header>) {
+pub(super) unsafe fn free_if_unowned(h: NonNull<Header>) {
     let hr = hdr(h);
     if hr.is_unowned() {
         state::try_with(|s| s.note_freed(hr));
@@ -220,19 +222,11 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
 
     sweep_frozen_candidates(s);
     let roots = mem::take(&mut *s.roots.borrow_mut());
-    let mut analysis = Analysis {
-        freeze_mark: s.freeze_mark.get(),
-        roots,
-        nodes: Vec::new(),
-        stack: Vec::new(),
-        tracer: Tracer::new(),
-        state: s,
-        done: false,
-    };
+    let mut analysis = Analysis::new(s, roots);
     analysis.mark_roots();
     // Roots whose object is still alive: what the adaptive threshold weighs the result against (dead
     // roots are released without any scanning, so they cost little).
-    let examined = analysis.roots.len();
+    let examined = analysis.roots_left();
     analysis.mark_gray();
     analysis.scan();
     let white = analysis.finish();
@@ -317,149 +311,6 @@ fn sweep_frozen_candidates(s: &State) {
         hdr(h).clear(Flags::FROZEN_CANDIDATE);
         // SAFETY: DROPPED: the value is gone; the list owned the box until now.
         unsafe { free_if_unowned(h) };
-    }
-}
-
-/// One collection's analysis (MarkRoots, MarkGray, ScanRoots). If `trace` panics, dropping it restores
-/// every count and mark and puts the roots back in the buffer.
-struct Analysis<'a> {
-    /// The freeze mark when the collection started: which boxes take part is decided once, whatever
-    /// user code does meanwhile (`freeze()` is deferred during a collection anyway).
-    freeze_mark: u32,
-    /// Possible roots taken from the buffer; they keep `BUFFERED` until `finish`.
-    roots: Vec<NonNull<Header>>,
-    /// Every box reached, with its true strong count.
-    nodes: Vec<(NonNull<Header>, u32)>,
-    stack: Vec<NonNull<Header>>,
-    tracer: Tracer,
-    state: &'a State,
-    done: bool,
-}
-
-impl Analysis<'_> {
-    /// Takes out of the roots the boxes whose value is already dropped (count reached zero while
-    /// buffered, or zombies), freeing those nothing else holds.
-    fn mark_roots(&mut self) {
-        let mut dead = Vec::new();
-        self.roots.retain(|&h| {
-            let live = !hdr(h).has(Flags::DROPPED);
-            if !live {
-                dead.push(h);
-            }
-            live
-        });
-        for h in dead {
-            hdr(h).clear(Flags::BUFFERED);
-            // SAFETY: DROPPED: its value is gone; the buffer owned the box until now.
-            unsafe { free_if_unowned(h) };
-        }
-    }
-
-    fn reach(&mut self, h: NonNull<Header>) {
-        let hr = hdr(h);
-        hr.set(Flags::VISITED);
-        self.nodes.push((h, hr.strong.get()));
-        self.stack.push(h);
-    }
-
-    /// Calls the user's `trace` on `n`, leaving its edges in `self.tracer.edges`.
-    fn trace(&mut self, n: NonNull<Header>) {
-        self.tracer.edges.clear();
-        // SAFETY: `n` is reached by this analysis, hence allocated (a handle or the buffer holds it) and
-        // not DROPPED (never reached if so).
-        unsafe { (hdr(n).vtable.trace)(n, &mut self.tracer) };
-    }
-
-    /// Whether an edge target takes part in the analysis: not a zombie, not frozen.
-    fn in_graph(&self, c: &Header) -> bool {
-        !c.has(Flags::DROPPED) && c.epoch.get() >= self.freeze_mark
-    }
-
-    /// MarkGray from every root: trial-decrement every edge, iteratively.
-    fn mark_gray(&mut self) {
-        for i in 0..self.roots.len() {
-            let r = self.roots[i];
-            if !hdr(r).has(Flags::VISITED) {
-                self.reach(r);
-            }
-            while let Some(n) = self.stack.pop() {
-                self.trace(n);
-                for j in 0..self.tracer.edges.len() {
-                    let c = self.tracer.edges[j];
-                    let cr = hdr(c);
-                    if !self.in_graph(cr) {
-                        continue;
-                    }
-                    if !cr.has(Flags::VISITED) {
-                        self.reach(c);
-                    }
-                    // Saturating: a count driven below zero means `trace` over-reported (a broken
-                    // `Trace` impl); zero is the conservative reading for this box and restore fixes it.
-                    cr.strong.set(cr.strong.get().saturating_sub(1));
-                }
-            }
-        }
-    }
-
-    /// ScanRoots: everything reachable from a box with references from outside the graph is live.
-    fn scan(&mut self) {
-        for i in 0..self.nodes.len() {
-            let h = self.nodes[i].0;
-            let hr = hdr(h);
-            if hr.strong.get() == 0 || hr.has(Flags::LIVE) {
-                continue;
-            }
-            hr.set(Flags::LIVE);
-            self.stack.push(h);
-            while let Some(n) = self.stack.pop() {
-                self.trace(n);
-                for j in 0..self.tracer.edges.len() {
-                    let cr = hdr(self.tracer.edges[j]);
-                    if cr.has(Flags::VISITED) && !cr.has(Flags::LIVE) && self.in_graph(cr) {
-                        cr.set(Flags::LIVE);
-                        self.stack.push(self.tracer.edges[j]);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Restores counts and marks; returns the white boxes, now `DROPPED` and held (+1) by the collector.
-    fn finish(mut self) -> Vec<NonNull<Header>> {
-        let mut white = Vec::new();
-        for &(h, strong) in &self.nodes {
-            let hr = hdr(h);
-            if hr.has(Flags::LIVE) {
-                hr.strong.set(strong);
-            } else {
-                // Held, so that dropping its peers' values cannot bring it to zero and free it early.
-                hr.strong.set(strong + 1);
-                hr.set(Flags::DROPPED);
-                white.push(h);
-            }
-            hr.clear(Flags::VISITED | Flags::LIVE);
-        }
-        for &r in &self.roots {
-            hdr(r).clear(Flags::BUFFERED);
-        }
-        self.done = true;
-        white
-    }
-}
-
-impl Drop for Analysis<'_> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        // A `trace` panicked: undo everything, keep the roots for a later collection.
-        for &(h, strong) in &self.nodes {
-            let hr = hdr(h);
-            hr.strong.set(strong);
-            hr.clear(Flags::VISITED | Flags::LIVE);
-        }
-        let mut buf = self.state.roots.borrow_mut();
-        buf.extend(self.roots.drain(..));
     }
 }
 

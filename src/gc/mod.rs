@@ -71,6 +71,7 @@
 //! box, whatever the program's global allocator is. Without `os` (firmware), boxes come from the global
 //! allocator, which is expected to be a `PoolAlloc`. Allocation failure calls `handle_alloc_error`.
 
+mod analysis;
 mod collector;
 mod gcbox;
 mod ptr;
