@@ -491,3 +491,28 @@ fn thread_exit_collects_the_threads_garbage() {
     .unwrap();
     assert_eq!(dropped.load(Ordering::SeqCst), 20);
 }
+
+/// A long chain held by a thread-local destroyed after the collector's state: its drop used to take the
+/// stateless path, which recursed once per node and overflowed the thread's stack.
+#[test]
+#[cfg_attr(miri, ignore = "spawns a process")]
+fn deep_chain_dropped_in_thread_teardown_does_not_overflow() {
+    gc_util::in_child_process(
+        "deep_chain_dropped_in_thread_teardown_does_not_overflow",
+        || {
+            thread_local!(static HOLDER: RefCell<Option<Gc<Node>>> = const { RefCell::new(None) });
+            std::thread::spawn(|| {
+                HOLDER.with(|_| {}); // registers HOLDER's destructor first...
+                let mut head = node(0); // ...then the collector state's: destroyed before HOLDER
+                for i in 1..1_000_000 {
+                    let n = node(i);
+                    n.edges.borrow_mut().push(head);
+                    head = n;
+                }
+                HOLDER.with(|h| *h.borrow_mut() = Some(head));
+            })
+            .join()
+            .unwrap();
+        },
+    );
+}

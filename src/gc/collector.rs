@@ -84,14 +84,14 @@ pub(crate) unsafe fn release(h: NonNull<Header>) {
     // which must not free a buffered box whose count reads zero from under us.
     hr.set(Flags::DROPPED);
     hr.strong.set(1);
-    let outermost = state::try_with(|s| {
-        let depth = s.drop_depth.get();
-        if depth >= TRASH_DEPTH {
-            s.trash.borrow_mut().push(h);
+    let outermost = state::with_trashcan(|depth, trash| {
+        let d = depth.get();
+        if d >= TRASH_DEPTH {
+            trash.borrow_mut().push(h);
             return None;
         }
-        s.drop_depth.set(depth + 1);
-        Some(depth == 0)
+        depth.set(d + 1);
+        Some(d == 0)
     });
     match outermost {
         // Deferred: the outermost release drops it.
@@ -100,7 +100,7 @@ pub(crate) unsafe fn release(h: NonNull<Header>) {
             struct Depth;
             impl Drop for Depth {
                 fn drop(&mut self) {
-                    state::try_with(|s| s.drop_depth.set(s.drop_depth.get() - 1));
+                    state::with_trashcan(|depth, _| depth.set(depth.get() - 1));
                 }
             }
             let depth = Depth;
@@ -109,14 +109,18 @@ pub(crate) unsafe fn release(h: NonNull<Header>) {
             unsafe { drop_held_value(h) };
             if outer {
                 // Empty the trash iteratively, still counted as one level deep.
-                while let Some(t) = state::try_with(|s| s.trash.borrow_mut().pop()).flatten() {
+                while let Some(t) =
+                    state::with_trashcan(|_, trash| trash.borrow_mut().pop()).flatten()
+                {
                     // SAFETY: trashed boxes are held, `DROPPED`-flagged, with their value still live.
                     unsafe { drop_held_value(t) };
                 }
             }
             drop(depth);
         }
-        // SAFETY: no state (thread teardown): plain recursive drop, as `Rc` does.
+        // SAFETY: no trashcan storage (without `std`, before `init_single_threaded`, when no `Gc` can
+        // exist; with `std`, a platform whose thread-locals are gone in late teardown): a plain recursive
+        // drop, as `Rc` does.
         None => unsafe { drop_held_value(h) },
     }
 }

@@ -5,7 +5,8 @@
 //! box is only ever touched by the thread that made it, and that thread's state is the only one that
 //! buffers it. When the thread exits, its state runs one last collection and is destroyed (see `Drop for
 //! State`). A `Gc` dropped later in that thread's teardown (another thread-local holding one) finds no
-//! state and takes the stateless path: a count that reaches zero still frees at once, a decrement to
+//! state and takes the stateless path: a count that reaches zero still frees at once (through the
+//! trashcan, whose storage outlives the state, so a long chain does not recurse), a decrement to
 //! non-zero is not buffered (a cycle made garbage that late is leaked rather than chased through destroyed
 //! state), and the `gc::` functions return neutral values.
 //!
@@ -56,11 +57,12 @@ pub(crate) struct State {
     pub(crate) time_ns: Cell<u64>,
     pub(crate) callbacks: RefCell<Vec<(u64, Callback)>>,
     pub(crate) next_callback_id: Cell<u64>,
-    /// Nesting of value drops started by counts reaching zero (the trashcan's depth).
-    pub(crate) drop_depth: Cell<u32>,
-    /// Boxes whose count reached zero too deep in nested drops; dropped iteratively by the outermost
-    /// release (CPython's trashcan). Each is `DROPPED` and held (+1) until its value is dropped.
-    pub(crate) trash: RefCell<Vec<NonNull<Header>>>,
+    /// The trashcan's depth (see [`with_trashcan`]); with `std` it is a thread-local of its own.
+    #[cfg(not(feature = "std"))]
+    drop_depth: Cell<u32>,
+    /// The trashcan's list (see [`with_trashcan`]); with `std` it is a thread-local of its own.
+    #[cfg(not(feature = "std"))]
+    trash: RefCell<Vec<NonNull<Header>>>,
 }
 
 /// CPython's first-generation threshold.
@@ -86,7 +88,9 @@ impl State {
             time_ns: Cell::new(0),
             callbacks: RefCell::new(Vec::new()),
             next_callback_id: Cell::new(1),
+            #[cfg(not(feature = "std"))]
             drop_depth: Cell::new(0),
+            #[cfg(not(feature = "std"))]
             trash: RefCell::new(Vec::new()),
         }
     }
@@ -115,7 +119,7 @@ impl Drop for State {
     /// referenced (forget the entry; the last handle frees the box).
     ///
     /// During this, the thread's state reads as destroyed: `Drop` impls that run take the stateless
-    /// path (no buffering, no trashcan), the `gc::` functions return neutral values, and callbacks are
+    /// path (no buffering; the trashcan still works), the `gc::` functions return neutral values, and callbacks are
     /// not called. A panic from a `Drop` is contained here (unwinding out of a thread-local destructor
     /// would abort).
     fn drop(&mut self) {
@@ -131,7 +135,8 @@ impl Drop for State {
         drop(callbacks);
         // Only left over if a drop panicked while the trash was emptied: those values leak, their boxes
         // are freed (no user code runs in thread teardown from here).
-        for h in core::mem::take(self.trash.get_mut()) {
+        let trash = with_trashcan(|_, t| core::mem::take(&mut *t.borrow_mut())).unwrap_or_default();
+        for h in trash {
             // SAFETY: a trashed box is held by the trash (+1), hence allocated.
             let hr = unsafe { h.as_ref() };
             hr.strong.set(0);
@@ -158,6 +163,40 @@ impl Drop for State {
 #[cfg(feature = "std")]
 std::thread_local! {
     static STATE: State = const { State::new() };
+    /// Nesting of value drops started by counts reaching zero (the trashcan's depth).
+    static DROP_DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// Boxes whose count reached zero too deep in nested drops; dropped iteratively by the outermost
+    /// release (CPython's trashcan). Each is `DROPPED` and held (+1) until its value is dropped.
+    ///
+    /// `ManuallyDrop`, like `DROP_DEPTH` needing no drop, so that neither registers a thread-local
+    /// destructor: both stay usable during thread teardown, after `STATE` is destroyed, and a long chain
+    /// dropped then is still dropped iteratively. The price: the list's buffer (a few pointers: the
+    /// trash is emptied as it fills) is leaked when a thread that used it exits.
+    static TRASH: core::mem::ManuallyDrop<RefCell<Vec<NonNull<Header>>>> =
+        const { core::mem::ManuallyDrop::new(RefCell::new(Vec::new())) };
+}
+
+/// Runs `f` with the trashcan's depth counter and list: with `std`, thread-locals that outlive the
+/// thread's `State` (usable all through thread teardown); without `std`, in the program's state.
+/// `None` only where no such storage can be reached (without `std`, before `init_single_threaded`).
+#[cfg(feature = "std")]
+#[inline]
+pub(crate) fn with_trashcan<R>(
+    f: impl FnOnce(&Cell<u32>, &RefCell<Vec<NonNull<Header>>>) -> R,
+) -> Option<R> {
+    DROP_DEPTH
+        .try_with(|d| TRASH.try_with(|t| f(d, t)).ok())
+        .ok()
+        .flatten()
+}
+
+/// Runs `f` with the trashcan's depth counter and list (see the `std` variant).
+#[cfg(not(feature = "std"))]
+#[inline]
+pub(crate) fn with_trashcan<R>(
+    f: impl FnOnce(&Cell<u32>, &RefCell<Vec<NonNull<Header>>>) -> R,
+) -> Option<R> {
+    try_with(|s| f(&s.drop_depth, &s.trash))
 }
 
 /// Runs `f` with this thread's state, or returns `None` once the thread's state is destroyed.
