@@ -186,14 +186,33 @@ fn buffer(h: NonNull<Header>) {
             roots.push(h);
             roots.len()
         };
-        if len >= s.effective_threshold.get() && s.enabled.get() && !s.collecting.get() {
+        // Never while unwinding: the garbage's `Drop`s would run inside a cleanup pad (a panic from
+        // one could not be reported, and with `panic = "unwind"` a second panic aborts).
+        if len >= s.effective_threshold.get()
+            && s.enabled.get()
+            && !s.collecting.get()
+            && !unwinding()
+        {
             collect(s, true);
         }
     });
 }
 
+/// Whether this thread is panicking (with `std`; never known without).
+#[inline]
+fn unwinding() -> bool {
+    #[cfg(feature = "std")]
+    return std::thread::panicking();
+    #[cfg(not(feature = "std"))]
+    false
+}
+
 /// Runs one collection; returns the number of objects found to be garbage (their values dropped).
 /// Returns 0 at once if a collection is already running on this thread (a `Drop` calling `collect`).
+///
+/// A garbage `Drop` that panics (with `std`): an explicit collection resumes the first such panic once it
+/// has finished; an `automatic` one (started inside a `Gc` drop) never unwinds out of that drop: it drops
+/// the payloads and counts them in `drop_panics_ignored` (CPython's "Exception ignored in ...").
 pub(crate) fn collect(s: &State, automatic: bool) -> usize {
     if s.collecting.get() {
         return 0;
@@ -253,12 +272,22 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
         },
     );
     #[cfg(feature = "std")]
-    if let Some(p) = panic {
-        drop(_reset);
-        std::panic::resume_unwind(p);
+    if let (Some(p), n) = panic {
+        if automatic {
+            s.drop_panics_ignored
+                .set(s.drop_panics_ignored.get().saturating_add(n));
+            // A payload whose own drop panics is forgotten rather than let out.
+            if let Err(again) = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| drop(p)))
+            {
+                mem::forget(again);
+            }
+        } else {
+            drop(_reset);
+            std::panic::resume_unwind(p);
+        }
     }
     #[cfg(not(feature = "std"))]
-    if let Some(never) = panic {
+    if let (Some(never), _) = panic {
         match never {}
     }
     collected
@@ -319,9 +348,13 @@ fn sweep_frozen_candidates(s: &State) {
 }
 
 #[cfg(feature = "std")]
-type Payload = Option<alloc::boxed::Box<dyn core::any::Any + Send + 'static>>;
+/// The first panic of a garbage `Drop`, and how many panicked.
+type Payload = (
+    Option<alloc::boxed::Box<dyn core::any::Any + Send + 'static>>,
+    u64,
+);
 #[cfg(not(feature = "std"))]
-type Payload = Option<core::convert::Infallible>;
+type Payload = (Option<core::convert::Infallible>, u64);
 
 /// Drops every white value, then releases the collector's holds, freeing what falls to zero.
 fn drop_garbage(s: &State, white: Vec<NonNull<Header>>) -> Payload {
@@ -349,7 +382,7 @@ fn drop_garbage(s: &State, white: Vec<NonNull<Header>>) -> Payload {
     }
     let guard = Release { state: s, white };
     #[cfg(feature = "std")]
-    let mut first_panic: Payload = None;
+    let mut first_panic: Payload = (None, 0);
     for &h in &guard.white {
         let drop_one = || {
             // SAFETY: white boxes are held by the collector (allocated); each value is dropped once here,
@@ -358,7 +391,8 @@ fn drop_garbage(s: &State, white: Vec<NonNull<Header>>) -> Payload {
         };
         #[cfg(feature = "std")]
         if let Err(p) = std::panic::catch_unwind(core::panic::AssertUnwindSafe(drop_one)) {
-            first_panic.get_or_insert(p);
+            first_panic.0.get_or_insert(p);
+            first_panic.1 += 1;
         }
         #[cfg(not(feature = "std"))]
         drop_one();
@@ -367,7 +401,7 @@ fn drop_garbage(s: &State, white: Vec<NonNull<Header>>) -> Payload {
     #[cfg(feature = "std")]
     return first_panic;
     #[cfg(not(feature = "std"))]
-    None
+    (None, 0)
 }
 
 /// Time spent collecting: `std::time::Instant` with `std`, nothing without.

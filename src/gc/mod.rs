@@ -37,7 +37,8 @@
 //! * A drop that leaves the count above zero may have just cut the last outside reference to a cycle, so
 //!   the box goes into this thread's *possible-roots buffer* (Bacon–Rajan's purple), once.
 //!   [`count()`] is the buffer's length; when it reaches [`threshold()`] (700 by default, CPython's first
-//!   generation) a collection runs automatically, unless [`disable`]d.
+//!   generation) a collection runs automatically, unless [`disable`]d (and, with `std`, not while the
+//!   thread is unwinding from a panic).
 //! * A collection ([`collect()`]) trial-deletes from the buffered roots: it subtracts every reference that
 //!   comes from inside the graph reachable from them (MarkGray), keeps what still has outside references
 //!   and all it reaches (Scan), and frees the rest (CollectRoots). Every traversal uses an explicit stack,
@@ -54,7 +55,9 @@
 //! reads freed memory. A `Drop` that stores a handle to a member into a live structure (*resurrection*)
 //! keeps that box allocated as a *zombie* (its value is gone; deref panics) until that handle is dropped;
 //! the rest of the cycle is freed normally. A panic in `Drop` or in `trace` propagates after the collector
-//! has restored its state (see [`Trace`] for the contract and the cost of breaking it).
+//! has restored its state (see [`Trace`] for the contract and the cost of breaking it) — except that a
+//! garbage `Drop`'s panic in an *automatic* collection (one the threshold started inside a `Gc` drop) is
+//! swallowed and counted in [`GcStats::drop_panics_ignored`], as CPython reports "Exception ignored".
 //!
 //! # Threads, and `no_std`
 //!
@@ -181,6 +184,10 @@ pub struct GcStats {
     pub collected: u64,
     /// Of those, objects a `Drop` resurrected (kept allocated as zombies until their last handle goes).
     pub resurrected: u64,
+    /// Panics of garbage `Drop`s swallowed by automatic collections (CPython's "Exception ignored in
+    /// ..."): a collection started by the threshold inside a `Gc` drop drops such payloads instead of
+    /// unwinding out of that drop. An explicit [`collect`] resumes the first one instead.
+    pub drop_panics_ignored: u64,
     /// Time spent in collections (with `std`; zero without).
     pub time: Duration,
     /// `Gc` objects made by this thread and not yet freed.
@@ -203,6 +210,7 @@ pub fn stats() -> GcStats {
         collections: s.collections.get(),
         collected: s.collected.get(),
         resurrected: s.resurrected.get(),
+        drop_panics_ignored: s.drop_panics_ignored.get(),
         time: Duration::from_nanos(s.time_ns.get()),
         live: s.live.get(),
         buffered: s.roots.borrow().len(),

@@ -54,6 +54,8 @@ pub(crate) struct State {
     pub(crate) collections: Cell<u64>,
     pub(crate) collected: Cell<u64>,
     pub(crate) resurrected: Cell<u64>,
+    /// Garbage `Drop` panics an automatic collection swallowed.
+    pub(crate) drop_panics_ignored: Cell<u64>,
     pub(crate) time_ns: Cell<u64>,
     pub(crate) callbacks: RefCell<Vec<(u64, Callback)>>,
     pub(crate) next_callback_id: Cell<u64>,
@@ -85,6 +87,7 @@ impl State {
             collections: Cell::new(0),
             collected: Cell::new(0),
             resurrected: Cell::new(0),
+            drop_panics_ignored: Cell::new(0),
             time_ns: Cell::new(0),
             callbacks: RefCell::new(Vec::new()),
             next_callback_id: Cell::new(1),
