@@ -62,8 +62,8 @@
 //! # Threads, and `no_std`
 //!
 //! `Gc` and `Weak` are `!Send` and `!Sync`. With `std`, each thread has its own buffer, threshold and
-//! statistics, and collects only its own objects; a thread that exits runs one last collection, so its
-//! garbage cycles do not outlive it. Without `std`, there is one collector state for the
+//! statistics, and collects only its own objects; a thread that exits runs one last collection (even
+//! if [`disable`]d), so its garbage cycles do not outlive it. Without `std`, there is one collector state for the
 //! program, unlocked by the `unsafe` `init_single_threaded()` whose contract is that all `Gc` use happens
 //! in one execution context; until then `Gc::new` and these functions panic. No safe code can make two
 //! contexts touch the collector at once.
@@ -114,8 +114,8 @@ pub fn enable() {
     state::with_or((), |s| s.enabled.set(true));
 }
 
-/// Turns automatic collection off (`gc.disable()`). Possible roots are still buffered, and [`collect`]
-/// still works.
+/// Turns automatic collection off (`gc.disable()`). Possible roots are still buffered, [`collect`]
+/// still works, and a thread that exits still runs its last collection.
 pub fn disable() {
     state::with_or((), |s| s.enabled.set(false));
 }

@@ -129,7 +129,9 @@ impl Drop for State {
         let callbacks = core::mem::take(self.callbacks.get_mut());
         #[cfg(feature = "std")]
         {
-            if self.enabled.get() && !self.roots.get_mut().is_empty() {
+            // Also when automatic collection is disabled: like CPython's `gc.disable()`, that only stops
+            // automatic collections, and this one is the thread's last chance.
+            if !self.roots.get_mut().is_empty() {
                 let this = &*self;
                 let collect = || super::collector::collect(this, false);
                 let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(collect));
