@@ -464,3 +464,24 @@ fn thread_exit_collects_even_when_disabled() {
     .unwrap();
     assert_eq!(DROPS.load(Ordering::Relaxed), 2, "the last collection ran");
 }
+
+#[test]
+fn thread_exit_collects_a_cycle_held_only_by_a_callback() {
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    std::thread::spawn(|| {
+        let held = counted_cycle(&DROPS);
+        gc::add_callback(move |_, _| {
+            let _ = &held; // the cycle's last outside reference, dropped with the callback
+            CALLS.fetch_add(1, Ordering::Relaxed);
+        });
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        CALLS.load(Ordering::Relaxed),
+        0,
+        "callbacks are not called at thread exit"
+    );
+    assert_eq!(DROPS.load(Ordering::Relaxed), 2, "the cycle was collected");
+}

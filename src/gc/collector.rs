@@ -172,30 +172,34 @@ pub(crate) fn possible_root(h: NonNull<Header>) {
 
 #[inline(never)]
 fn buffer(h: NonNull<Header>) {
-    // No state (thread teardown): nothing to buffer into; the decrement stands, a cycle may leak.
-    state::try_with(|s| {
-        let hr = hdr(h);
-        if s.is_frozen(hr) {
-            hr.set(Flags::FROZEN_CANDIDATE);
-            s.frozen_candidates.borrow_mut().push(h);
-            return;
-        }
-        hr.set(Flags::BUFFERED);
-        let len = {
-            let mut roots = s.roots.borrow_mut();
-            roots.push(h);
-            roots.len()
-        };
-        // Never while unwinding: the garbage's `Drop`s would run inside a cleanup pad (a panic from
-        // one could not be reported, and with `panic = "unwind"` a second panic aborts).
-        if len >= s.effective_threshold.get()
-            && s.enabled.get()
-            && !s.collecting.get()
-            && !unwinding()
-        {
-            collect(s, true);
-        }
-    });
+    if state::try_with(|s| buffer_in(s, h)).is_none() {
+        // The state is being destroyed. While its destructor drops the callbacks, they still buffer into
+        // it (for the last collection); later there is nothing to buffer into: the decrement stands, a
+        // cycle made garbage that late may leak.
+        #[cfg(feature = "std")]
+        state::with_dying(|s| buffer_in(s, h));
+    }
+}
+
+fn buffer_in(s: &State, h: NonNull<Header>) {
+    let hr = hdr(h);
+    if s.is_frozen(hr) {
+        hr.set(Flags::FROZEN_CANDIDATE);
+        s.frozen_candidates.borrow_mut().push(h);
+        return;
+    }
+    hr.set(Flags::BUFFERED);
+    let len = {
+        let mut roots = s.roots.borrow_mut();
+        roots.push(h);
+        roots.len()
+    };
+    // Never while unwinding: the garbage's `Drop`s would run inside a cleanup pad (a panic from
+    // one could not be reported, and with `panic = "unwind"` a second panic aborts).
+    if len >= s.effective_threshold.get() && s.enabled.get() && !s.collecting.get() && !unwinding()
+    {
+        collect(s, true);
+    }
 }
 
 /// Whether this thread is panicking (with `std`; never known without).

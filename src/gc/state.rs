@@ -116,27 +116,40 @@ impl State {
 }
 
 impl Drop for State {
-    /// Thread exit: one last collection, so that a thread that ends does not leak the garbage cycles
+    /// Thread exit: drop the callbacks (without calling them), then one last collection (even if
+    /// automatic collection is disabled), so that a thread that ends does not leak the garbage cycles
     /// still waiting in its buffer (CPython collects at finalization too); then release the buffers.
     /// Their boxes' values are either dropped already (count zero: free the box now) or still
     /// referenced (forget the entry; the last handle frees the box).
     ///
     /// During this, the thread's state reads as destroyed: `Drop` impls that run take the stateless
-    /// path (no buffering; the trashcan still works), the `gc::` functions return neutral values, and callbacks are
-    /// not called. A panic from a `Drop` is contained here (unwinding out of a thread-local destructor
-    /// would abort).
+    /// path (no buffering, except for handles dropped with the callbacks, which are buffered for the last
+    /// collection; the trashcan still works), the `gc::` functions return neutral values, and callbacks
+    /// are not called. A panic from a `Drop` is contained here (unwinding out of a thread-local
+    /// destructor would abort).
     fn drop(&mut self) {
         let callbacks = core::mem::take(self.callbacks.get_mut());
         #[cfg(feature = "std")]
         {
+            let this = &*self;
+            // The callbacks go first (they are not called during teardown): a closure may hold the last
+            // outside handle to a cycle, which must then be buffered for the last collection. While they
+            // drop, `buffer` finds this state through `DYING`; `collecting` keeps that from starting a
+            // collection.
+            this.collecting.set(true);
+            DYING.with(|d| d.set(this));
+            let drop_callbacks = move || drop(callbacks);
+            let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(drop_callbacks));
+            DYING.with(|d| d.set(core::ptr::null()));
+            this.collecting.set(false);
             // Also when automatic collection is disabled: like CPython's `gc.disable()`, that only stops
             // automatic collections, and this one is the thread's last chance.
-            if !self.roots.get_mut().is_empty() {
-                let this = &*self;
+            if !this.roots.borrow().is_empty() {
                 let collect = || super::collector::collect(this, false);
                 let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(collect));
             }
         }
+        #[cfg(not(feature = "std"))]
         drop(callbacks);
         // Only left over if a drop panicked while the trash was emptied: those values leak, their boxes
         // are freed (no user code runs in thread teardown from here).
@@ -202,6 +215,23 @@ pub(crate) fn with_trashcan<R>(
     f: impl FnOnce(&Cell<u32>, &RefCell<Vec<NonNull<Header>>>) -> R,
 ) -> Option<R> {
     try_with(|s| f(&s.drop_depth, &s.trash))
+}
+
+#[cfg(feature = "std")]
+std::thread_local! {
+    /// The thread's state while its destructor drops the callbacks (null otherwise). A raw pointer needs
+    /// no drop, so this registers no destructor and stays readable during teardown.
+    static DYING: Cell<*const State> = const { Cell::new(core::ptr::null()) };
+}
+
+/// Runs `f` with the thread's state while its destructor drops the callbacks (see `Drop for State`):
+/// only `buffer` uses this, so that a handle a callback closure held is buffered for the last collection.
+#[cfg(feature = "std")]
+pub(crate) fn with_dying<R>(f: impl FnOnce(&State) -> R) -> Option<R> {
+    let p = DYING.try_with(Cell::get).ok()?;
+    // SAFETY: `DYING` is non-null only while `Drop for State` runs the callbacks' drops, during which the
+    // state is alive and only accessed through shared references (`this` there, this one here).
+    (!p.is_null()).then(|| f(unsafe { &*p }))
 }
 
 /// Runs `f` with this thread's state, or returns `None` once the thread's state is destroyed.
