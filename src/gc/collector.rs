@@ -20,8 +20,10 @@
 //!
 //! User code runs in two places: `trace` during analysis (if it panics, [`Analysis`]'s drop restores
 //! every count and mark and puts the roots back in the buffer) and `Drop` during CollectRoots (with `std`
-//! each drop is caught, the rest still dropped and freed, then the first panic resumed; without `std` a
-//! guard frees the boxes and leaks the values not yet dropped). Either way the collector stays usable.
+//! each drop is caught, the rest still dropped and freed, then the first panic resumed — or, in an
+//! automatic collection, swallowed and counted; without `std` the unwinding drop ends the collection: the
+//! values not dropped yet are leaked, and a guard releases every hold — see `drop_garbage`). Either way
+//! the collector stays usable.
 
 use alloc::vec::Vec;
 use core::mem;
@@ -363,7 +365,10 @@ type Payload = (Option<core::convert::Infallible>, u64);
 /// Drops every white value, then releases the collector's holds, freeing what falls to zero.
 fn drop_garbage(s: &State, white: Vec<NonNull<Header>>) -> Payload {
     /// Releases the holds however the drops end. If a drop unwinds (only without `std`), the values not
-    /// dropped yet are leaked, but their boxes are still freed.
+    /// dropped yet are leaked (but marked `DROPPED`: never traced or dropped later). Each hold is still
+    /// released: a box nothing else references is freed, but one still referenced — resurrected by a
+    /// `Drop`, or referenced by a `Gc` field inside a leaked peer's value, which will never be dropped —
+    /// stays allocated as a zombie (counted in `resurrected`), in the latter case for good.
     struct Release<'a> {
         state: &'a State,
         white: Vec<NonNull<Header>>,

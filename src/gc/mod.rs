@@ -97,7 +97,17 @@ pub use poolgc_derive::Trace;
 use alloc::boxed::Box;
 use core::time::Duration;
 
-/// Runs a collection now and returns the number of objects found to be garbage and freed (`gc.collect()`).
+/// Runs a collection now and returns the number of objects found to be garbage (`gc.collect()`): the
+/// collector dropped each one's value (with `std`, a `Drop` that panicked counts: its value was dropped
+/// as far as it went). Their boxes are freed, except for those a `Drop` resurrected, which stay allocated
+/// as zombies until their last handle goes; they are included in the count (and in
+/// [`GcStats::resurrected`]).
+///
+/// If a garbage `Drop` panics: with `std`, the other values are still dropped and their boxes freed, then
+/// the first panic is resumed (so nothing is returned). Without `std`, the panic ends the collection:
+/// the values not dropped yet are leaked, boxes nothing references any more are freed, and a box still
+/// referenced (by a resurrecting `Drop`, or by a `Gc` inside a leaked value) stays allocated for good as
+/// a zombie, counted in [`GcStats::resurrected`]; [`GcStats::collected`] does not count that collection.
 ///
 /// (About all the functions here: with `std`, once this thread's collector state is destroyed — code
 /// running in thread-local destructors after it — they do nothing and return neutral values: 0, false,
@@ -180,9 +190,11 @@ pub fn get_freeze_count() -> usize {
 pub struct GcStats {
     /// Collections run (automatic and explicit).
     pub collections: u64,
-    /// Objects found to be garbage and dropped by the collector, in all.
+    /// Objects found to be garbage by the collector, in all (see [`collect`] for what that counts).
     pub collected: u64,
-    /// Of those, objects a `Drop` resurrected (kept allocated as zombies until their last handle goes).
+    /// Garbage objects whose box stayed allocated after their collection (zombies): a `Drop` resurrected
+    /// them, kept until their last handle goes; or, without `std`, a `Gc` in a value leaked by a `Drop`
+    /// that unwound still references them, kept for good.
     pub resurrected: u64,
     /// Panics of garbage `Drop`s swallowed by automatic collections (CPython's "Exception ignored in
     /// ..."): a collection started by the threshold inside a `Gc` drop drops such payloads instead of
