@@ -9,6 +9,7 @@ use poolgc::gc::{self, CallbackInfo, Gc, Phase, Trace, Tracer};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Restores the defaults this thread's tests change.
 fn defaults() {
@@ -418,4 +419,69 @@ fn boxes_come_from_the_pools() {
         drop(a);
         pools.check().unwrap();
     }
+}
+
+/// A node that counts its drops in a process-wide counter (to be read after its thread is gone).
+struct Counted {
+    drops: &'static AtomicUsize,
+    next: RefCell<Option<Gc<Counted>>>,
+}
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::Relaxed);
+    }
+}
+// SAFETY: visits its one `Gc` field once.
+unsafe impl Trace for Counted {
+    fn trace(&self, t: &mut Tracer) {
+        self.next.trace(t);
+    }
+}
+
+/// A garbage two-cycle of `Counted`; returns a handle to one member (the caller drops it).
+fn counted_cycle(drops: &'static AtomicUsize) -> Gc<Counted> {
+    let a = Gc::new(Counted {
+        drops,
+        next: RefCell::new(None),
+    });
+    let b = Gc::new(Counted {
+        drops,
+        next: RefCell::new(Some(a.clone())),
+    });
+    *a.next.borrow_mut() = Some(b);
+    a
+}
+
+#[test]
+fn thread_exit_collects_even_when_disabled() {
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    std::thread::spawn(|| {
+        gc::disable();
+        drop(counted_cycle(&DROPS));
+        assert_eq!(gc::count(), 1);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(DROPS.load(Ordering::Relaxed), 2, "the last collection ran");
+}
+
+#[test]
+fn thread_exit_collects_a_cycle_held_only_by_a_callback() {
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    std::thread::spawn(|| {
+        let held = counted_cycle(&DROPS);
+        gc::add_callback(move |_, _| {
+            let _ = &held; // the cycle's last outside reference, dropped with the callback
+            CALLS.fetch_add(1, Ordering::Relaxed);
+        });
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        CALLS.load(Ordering::Relaxed),
+        0,
+        "callbacks are not called at thread exit"
+    );
+    assert_eq!(DROPS.load(Ordering::Relaxed), 2, "the cycle was collected");
 }

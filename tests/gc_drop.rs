@@ -491,3 +491,82 @@ fn thread_exit_collects_the_threads_garbage() {
     .unwrap();
     assert_eq!(dropped.load(Ordering::SeqCst), 20);
 }
+
+/// A long chain held by a thread-local destroyed after the collector's state: its drop used to take the
+/// stateless path, which recursed once per node and overflowed the thread's stack.
+#[test]
+#[cfg_attr(miri, ignore = "spawns a process")]
+fn deep_chain_dropped_in_thread_teardown_does_not_overflow() {
+    gc_util::in_child_process(
+        "deep_chain_dropped_in_thread_teardown_does_not_overflow",
+        || {
+            thread_local!(static HOLDER: RefCell<Option<Gc<Node>>> = const { RefCell::new(None) });
+            std::thread::spawn(|| {
+                HOLDER.with(|_| {}); // registers HOLDER's destructor first...
+                let mut head = node(0); // ...then the collector state's: destroyed before HOLDER
+                for i in 1..1_000_000 {
+                    let n = node(i);
+                    n.edges.borrow_mut().push(head);
+                    head = n;
+                }
+                HOLDER.with(|h| *h.borrow_mut() = Some(head));
+            })
+            .join()
+            .unwrap();
+        },
+    );
+}
+
+/// A garbage cycle whose `Drop` panics.
+struct Bomb(RefCell<Option<Gc<Bomb>>>);
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("Bomb::drop");
+    }
+}
+// SAFETY: visits its one `Gc` field once.
+unsafe impl Trace for Bomb {
+    fn trace(&self, t: &mut Tracer) {
+        self.0.trace(t);
+    }
+}
+
+fn bomb_loop() {
+    let b = Gc::new(Bomb(RefCell::new(None)));
+    *b.0.borrow_mut() = Some(b.clone());
+}
+
+/// A `Gc` dropped while unwinding used to start an automatic collection whose garbage `Drop` panic was
+/// resumed out of that drop, i.e. out of a cleanup pad: the process aborted.
+#[test]
+#[cfg_attr(miri, ignore = "spawns a process")]
+fn no_automatic_collection_while_unwinding() {
+    gc_util::in_child_process("no_automatic_collection_while_unwinding", || {
+        settle();
+        gc::set_threshold(2);
+        bomb_loop(); // garbage self-loop, buffered (1 root of 2)
+        let r = catch_unwind(|| {
+            let a = node(1);
+            let _keep = a.clone();
+            let _guard = a; // dropped while unwinding: buffered, at the threshold
+            panic!("unrelated panic");
+        });
+        assert!(r.is_err());
+        gc::set_threshold(gc::stats().threshold.max(700));
+        // The bomb is still there for an explicit collection, which re-raises its panic.
+        assert!(catch_unwind(gc::collect).is_err());
+        assert_eq!(gc::stats().drop_panics_ignored, 0);
+    });
+}
+
+#[test]
+fn automatic_collection_swallows_and_counts_drop_panics() {
+    settle();
+    let before = gc::stats().drop_panics_ignored;
+    gc::set_threshold(2);
+    bomb_loop();
+    bomb_loop(); // the second root starts an automatic collection: both bombs' drops panic
+    gc::set_threshold(700);
+    assert_eq!(gc::stats().drop_panics_ignored, before + 2);
+    assert_eq!(gc::count(), 0);
+}

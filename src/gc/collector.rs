@@ -5,10 +5,12 @@
 //!   thread's buffer, once (`BUFFERED`). Green boxes (`Trace::ACYCLIC`) and frozen ones are not.
 //! * **MarkRoots**: roots whose value is already dropped leave the buffer (and are freed if nothing else
 //!   holds them: the `Release` rule is that a buffered box is only ever freed here). From each remaining
-//!   root, **MarkGray** walks the graph with an explicit stack; every edge met subtracts one from its
-//!   target's count. The original count of every box reached is saved first.
+//!   root, **MarkGray** walks the graph with an explicit stack, calling `trace` once per box and
+//!   recording the edges it reports; every edge subtracts one from its target's count. The original
+//!   count of every box reached is saved first.
 //! * **ScanRoots**: a box whose count is still above zero is referenced from outside the graph; it and
-//!   everything reachable from it is marked live (**ScanBlack**, again with an explicit stack).
+//!   everything reachable from it over the *recorded* edges is marked live (**ScanBlack**, again with an
+//!   explicit stack, and without calling `trace` again: see `analysis`).
 //! * **CollectRoots**: every count is restored from the saved copy; what was reached but not marked live is
 //!   garbage (white). All white boxes are marked `DROPPED` and held (+1) by the collector; then every white
 //!   value is dropped while all white boxes are still allocated; then the holds are released and boxes
@@ -18,16 +20,18 @@
 //!
 //! User code runs in two places: `trace` during analysis (if it panics, [`Analysis`]'s drop restores
 //! every count and mark and puts the roots back in the buffer) and `Drop` during CollectRoots (with `std`
-//! each drop is caught, the rest still dropped and freed, then the first panic resumed; without `std` a
-//! guard frees the boxes and leaks the values not yet dropped). Either way the collector stays usable.
+//! each drop is caught, the rest still dropped and freed, then the first panic resumed — or, in an
+//! automatic collection, swallowed and counted; without `std` the unwinding drop ends the collection: the
+//! values not dropped yet are leaked, and a guard releases every hold — see `drop_garbage`). Either way
+//! the collector stays usable.
 
 use alloc::vec::Vec;
 use core::mem;
 use core::ptr::NonNull;
 
+use super::analysis::Analysis;
 use super::gcbox::{free_box, Flags, Header};
 use super::state::{self, State};
-use super::trace::Tracer;
 use super::{CallbackInfo, Phase};
 
 /// How much automatic collection may defer when collections keep finding little garbage (see
@@ -41,7 +45,7 @@ const MAX_GROWTH: usize = 64;
 /// ownership bits), by the trash, or by the collector's own +1 during a collection — and the returned
 /// reference is only used while that holds.
 #[inline(always)]
-fn hdr<'a>(h: NonNull<Header>) -> &'a Header {
+pub(super) fn hdr<'a>(h: NonNull<Header>) -> &'a Header {
     // SAFETY: every caller passes a box that is allocated for the duration of the borrow (held by a
     // handle, by the buffer, or by the collector during a collection).
     unsafe { &*h.as_ptr() }
@@ -52,7 +56,7 @@ fn hdr<'a>(h: NonNull<Header>) -> &'a Header {
 /// # Safety
 /// `h` is allocated, and its value is dropped (or `strong > 0` so it will not be freed).
 #[inline]
-unsafe fn free_if_unowned(h: NonNull<Header>) {
+pub(super) unsafe fn free_if_unowned(h: NonNull<Header>) {
     let hr = hdr(h);
     if hr.is_unowned() {
         state::try_with(|s| s.note_freed(hr));
@@ -82,14 +86,14 @@ pub(crate) unsafe fn release(h: NonNull<Header>) {
     // which must not free a buffered box whose count reads zero from under us.
     hr.set(Flags::DROPPED);
     hr.strong.set(1);
-    let outermost = state::try_with(|s| {
-        let depth = s.drop_depth.get();
-        if depth >= TRASH_DEPTH {
-            s.trash.borrow_mut().push(h);
+    let outermost = state::with_trashcan(|depth, trash| {
+        let d = depth.get();
+        if d >= TRASH_DEPTH {
+            trash.borrow_mut().push(h);
             return None;
         }
-        s.drop_depth.set(depth + 1);
-        Some(depth == 0)
+        depth.set(d + 1);
+        Some(d == 0)
     });
     match outermost {
         // Deferred: the outermost release drops it.
@@ -98,7 +102,7 @@ pub(crate) unsafe fn release(h: NonNull<Header>) {
             struct Depth;
             impl Drop for Depth {
                 fn drop(&mut self) {
-                    state::try_with(|s| s.drop_depth.set(s.drop_depth.get() - 1));
+                    state::with_trashcan(|depth, _| depth.set(depth.get() - 1));
                 }
             }
             let depth = Depth;
@@ -107,14 +111,18 @@ pub(crate) unsafe fn release(h: NonNull<Header>) {
             unsafe { drop_held_value(h) };
             if outer {
                 // Empty the trash iteratively, still counted as one level deep.
-                while let Some(t) = state::try_with(|s| s.trash.borrow_mut().pop()).flatten() {
+                while let Some(t) =
+                    state::with_trashcan(|_, trash| trash.borrow_mut().pop()).flatten()
+                {
                     // SAFETY: trashed boxes are held, `DROPPED`-flagged, with their value still live.
                     unsafe { drop_held_value(t) };
                 }
             }
             drop(depth);
         }
-        // SAFETY: no state (thread teardown): plain recursive drop, as `Rc` does.
+        // SAFETY: no trashcan storage (without `std`, before `init_single_threaded`, when no `Gc` can
+        // exist; with `std`, a platform whose thread-locals are gone in late teardown): a plain recursive
+        // drop, as `Rc` does.
         None => unsafe { drop_held_value(h) },
     }
 }
@@ -166,28 +174,51 @@ pub(crate) fn possible_root(h: NonNull<Header>) {
 
 #[inline(never)]
 fn buffer(h: NonNull<Header>) {
-    // No state (thread teardown): nothing to buffer into; the decrement stands, a cycle may leak.
-    state::try_with(|s| {
-        let hr = hdr(h);
-        if s.is_frozen(hr) {
-            hr.set(Flags::FROZEN_CANDIDATE);
-            s.frozen_candidates.borrow_mut().push(h);
-            return;
-        }
-        hr.set(Flags::BUFFERED);
-        let len = {
-            let mut roots = s.roots.borrow_mut();
-            roots.push(h);
-            roots.len()
-        };
-        if len >= s.effective_threshold.get() && s.enabled.get() && !s.collecting.get() {
-            collect(s, true);
-        }
-    });
+    if state::try_with(|s| buffer_in(s, h)).is_none() {
+        // The state is being destroyed. While its destructor drops the callbacks, they still buffer into
+        // it (for the last collection); later there is nothing to buffer into: the decrement stands, a
+        // cycle made garbage that late may leak.
+        #[cfg(feature = "std")]
+        state::with_dying(|s| buffer_in(s, h));
+    }
+}
+
+fn buffer_in(s: &State, h: NonNull<Header>) {
+    let hr = hdr(h);
+    if s.is_frozen(hr) {
+        hr.set(Flags::FROZEN_CANDIDATE);
+        s.frozen_candidates.borrow_mut().push(h);
+        return;
+    }
+    hr.set(Flags::BUFFERED);
+    let len = {
+        let mut roots = s.roots.borrow_mut();
+        roots.push(h);
+        roots.len()
+    };
+    // Never while unwinding: the garbage's `Drop`s would run inside a cleanup pad (a panic from
+    // one could not be reported, and with `panic = "unwind"` a second panic aborts).
+    if len >= s.effective_threshold.get() && s.enabled.get() && !s.collecting.get() && !unwinding()
+    {
+        collect(s, true);
+    }
+}
+
+/// Whether this thread is panicking (with `std`; never known without).
+#[inline]
+fn unwinding() -> bool {
+    #[cfg(feature = "std")]
+    return std::thread::panicking();
+    #[cfg(not(feature = "std"))]
+    false
 }
 
 /// Runs one collection; returns the number of objects found to be garbage (their values dropped).
 /// Returns 0 at once if a collection is already running on this thread (a `Drop` calling `collect`).
+///
+/// A garbage `Drop` that panics (with `std`): an explicit collection resumes the first such panic once it
+/// has finished; an `automatic` one (started inside a `Gc` drop) never unwinds out of that drop: it drops
+/// the payloads and counts them in `drop_panics_ignored` (CPython's "Exception ignored in ...").
 pub(crate) fn collect(s: &State, automatic: bool) -> usize {
     if s.collecting.get() {
         return 0;
@@ -197,6 +228,13 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
     impl Drop for Reset<'_> {
         fn drop(&mut self) {
             self.0.collecting.set(false);
+            // A `freeze()`/`unfreeze()` asked for during the collection (from `trace`, `Drop` or a
+            // callback) takes effect now; neither runs user code.
+            match self.0.pending_freeze.take() {
+                Some(true) => freeze(self.0),
+                Some(false) => unfreeze(self.0),
+                None => {}
+            }
         }
     }
     let _reset = Reset(s);
@@ -213,18 +251,11 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
 
     sweep_frozen_candidates(s);
     let roots = mem::take(&mut *s.roots.borrow_mut());
-    let mut analysis = Analysis {
-        roots,
-        nodes: Vec::new(),
-        stack: Vec::new(),
-        tracer: Tracer::new(),
-        state: s,
-        done: false,
-    };
+    let mut analysis = Analysis::new(s, roots);
     analysis.mark_roots();
     // Roots whose object is still alive: what the adaptive threshold weighs the result against (dead
     // roots are released without any scanning, so they cost little).
-    let examined = analysis.roots.len();
+    let examined = analysis.roots_left();
     analysis.mark_gray();
     analysis.scan();
     let white = analysis.finish();
@@ -247,12 +278,22 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
         },
     );
     #[cfg(feature = "std")]
-    if let Some(p) = panic {
-        drop(_reset);
-        std::panic::resume_unwind(p);
+    if let (Some(p), n) = panic {
+        if automatic {
+            s.drop_panics_ignored
+                .set(s.drop_panics_ignored.get().saturating_add(n));
+            // A payload whose own drop panics is forgotten rather than let out.
+            if let Err(again) = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| drop(p)))
+            {
+                mem::forget(again);
+            }
+        } else {
+            drop(_reset);
+            std::panic::resume_unwind(p);
+        }
     }
     #[cfg(not(feature = "std"))]
-    if let Some(never) = panic {
+    if let (Some(never), _) = panic {
         match never {}
     }
     collected
@@ -312,155 +353,22 @@ fn sweep_frozen_candidates(s: &State) {
     }
 }
 
-/// One collection's analysis (MarkRoots, MarkGray, ScanRoots). If `trace` panics, dropping it restores
-/// every count and mark and puts the roots back in the buffer.
-struct Analysis<'a> {
-    /// Possible roots taken from the buffer; they keep `BUFFERED` until `finish`.
-    roots: Vec<NonNull<Header>>,
-    /// Every box reached, with its true strong count.
-    nodes: Vec<(NonNull<Header>, u32)>,
-    stack: Vec<NonNull<Header>>,
-    tracer: Tracer,
-    state: &'a State,
-    done: bool,
-}
-
-impl Analysis<'_> {
-    /// Takes out of the roots the boxes whose value is already dropped (count reached zero while
-    /// buffered, or zombies), freeing those nothing else holds.
-    fn mark_roots(&mut self) {
-        let mut dead = Vec::new();
-        self.roots.retain(|&h| {
-            let live = !hdr(h).has(Flags::DROPPED);
-            if !live {
-                dead.push(h);
-            }
-            live
-        });
-        for h in dead {
-            hdr(h).clear(Flags::BUFFERED);
-            // SAFETY: DROPPED: its value is gone; the buffer owned the box until now.
-            unsafe { free_if_unowned(h) };
-        }
-    }
-
-    fn reach(&mut self, h: NonNull<Header>) {
-        let hr = hdr(h);
-        hr.set(Flags::VISITED);
-        self.nodes.push((h, hr.strong.get()));
-        self.stack.push(h);
-    }
-
-    /// Calls the user's `trace` on `n`, leaving its edges in `self.tracer.edges`.
-    fn trace(&mut self, n: NonNull<Header>) {
-        self.tracer.edges.clear();
-        // SAFETY: `n` is reached by this analysis, hence allocated (a handle or the buffer holds it) and
-        // not DROPPED (never reached if so).
-        unsafe { (hdr(n).vtable.trace)(n, &mut self.tracer) };
-    }
-
-    /// Whether an edge target takes part in the analysis: not a zombie, not frozen.
-    fn in_graph(&self, c: &Header) -> bool {
-        !c.has(Flags::DROPPED) && !self.state.is_frozen(c)
-    }
-
-    /// MarkGray from every root: trial-decrement every edge, iteratively.
-    fn mark_gray(&mut self) {
-        for i in 0..self.roots.len() {
-            let r = self.roots[i];
-            if !hdr(r).has(Flags::VISITED) {
-                self.reach(r);
-            }
-            while let Some(n) = self.stack.pop() {
-                self.trace(n);
-                for j in 0..self.tracer.edges.len() {
-                    let c = self.tracer.edges[j];
-                    let cr = hdr(c);
-                    if !self.in_graph(cr) {
-                        continue;
-                    }
-                    if !cr.has(Flags::VISITED) {
-                        self.reach(c);
-                    }
-                    // Saturating: a count driven below zero means `trace` over-reported (a broken
-                    // `Trace` impl); zero is the conservative reading for this box and restore fixes it.
-                    cr.strong.set(cr.strong.get().saturating_sub(1));
-                }
-            }
-        }
-    }
-
-    /// ScanRoots: everything reachable from a box with references from outside the graph is live.
-    fn scan(&mut self) {
-        for i in 0..self.nodes.len() {
-            let h = self.nodes[i].0;
-            let hr = hdr(h);
-            if hr.strong.get() == 0 || hr.has(Flags::LIVE) {
-                continue;
-            }
-            hr.set(Flags::LIVE);
-            self.stack.push(h);
-            while let Some(n) = self.stack.pop() {
-                self.trace(n);
-                for j in 0..self.tracer.edges.len() {
-                    let cr = hdr(self.tracer.edges[j]);
-                    if cr.has(Flags::VISITED) && !cr.has(Flags::LIVE) && self.in_graph(cr) {
-                        cr.set(Flags::LIVE);
-                        self.stack.push(self.tracer.edges[j]);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Restores counts and marks; returns the white boxes, now `DROPPED` and held (+1) by the collector.
-    fn finish(mut self) -> Vec<NonNull<Header>> {
-        let mut white = Vec::new();
-        for &(h, strong) in &self.nodes {
-            let hr = hdr(h);
-            if hr.has(Flags::LIVE) {
-                hr.strong.set(strong);
-            } else {
-                // Held, so that dropping its peers' values cannot bring it to zero and free it early.
-                hr.strong.set(strong + 1);
-                hr.set(Flags::DROPPED);
-                white.push(h);
-            }
-            hr.clear(Flags::VISITED | Flags::LIVE);
-        }
-        for &r in &self.roots {
-            hdr(r).clear(Flags::BUFFERED);
-        }
-        self.done = true;
-        white
-    }
-}
-
-impl Drop for Analysis<'_> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        // A `trace` panicked: undo everything, keep the roots for a later collection.
-        for &(h, strong) in &self.nodes {
-            let hr = hdr(h);
-            hr.strong.set(strong);
-            hr.clear(Flags::VISITED | Flags::LIVE);
-        }
-        let mut buf = self.state.roots.borrow_mut();
-        buf.extend(self.roots.drain(..));
-    }
-}
-
 #[cfg(feature = "std")]
-type Payload = Option<alloc::boxed::Box<dyn core::any::Any + Send + 'static>>;
+/// The first panic of a garbage `Drop`, and how many panicked.
+type Payload = (
+    Option<alloc::boxed::Box<dyn core::any::Any + Send + 'static>>,
+    u64,
+);
 #[cfg(not(feature = "std"))]
-type Payload = Option<core::convert::Infallible>;
+type Payload = (Option<core::convert::Infallible>, u64);
 
 /// Drops every white value, then releases the collector's holds, freeing what falls to zero.
 fn drop_garbage(s: &State, white: Vec<NonNull<Header>>) -> Payload {
     /// Releases the holds however the drops end. If a drop unwinds (only without `std`), the values not
-    /// dropped yet are leaked, but their boxes are still freed.
+    /// dropped yet are leaked (but marked `DROPPED`: never traced or dropped later). Each hold is still
+    /// released: a box nothing else references is freed, but one still referenced — resurrected by a
+    /// `Drop`, or referenced by a `Gc` field inside a leaked peer's value, which will never be dropped —
+    /// stays allocated as a zombie (counted in `resurrected`), in the latter case for good.
     struct Release<'a> {
         state: &'a State,
         white: Vec<NonNull<Header>>,
@@ -483,7 +391,7 @@ fn drop_garbage(s: &State, white: Vec<NonNull<Header>>) -> Payload {
     }
     let guard = Release { state: s, white };
     #[cfg(feature = "std")]
-    let mut first_panic: Payload = None;
+    let mut first_panic: Payload = (None, 0);
     for &h in &guard.white {
         let drop_one = || {
             // SAFETY: white boxes are held by the collector (allocated); each value is dropped once here,
@@ -492,7 +400,8 @@ fn drop_garbage(s: &State, white: Vec<NonNull<Header>>) -> Payload {
         };
         #[cfg(feature = "std")]
         if let Err(p) = std::panic::catch_unwind(core::panic::AssertUnwindSafe(drop_one)) {
-            first_panic.get_or_insert(p);
+            first_panic.0.get_or_insert(p);
+            first_panic.1 += 1;
         }
         #[cfg(not(feature = "std"))]
         drop_one();
@@ -501,7 +410,7 @@ fn drop_garbage(s: &State, white: Vec<NonNull<Header>>) -> Payload {
     #[cfg(feature = "std")]
     return first_panic;
     #[cfg(not(feature = "std"))]
-    None
+    (None, 0)
 }
 
 /// Time spent collecting: `std::time::Instant` with `std`, nothing without.
@@ -525,8 +434,20 @@ impl Clock {
     }
 }
 
+/// `gc::freeze()`/`gc::unfreeze()`: at once, or, during a collection, when it ends (changing which boxes
+/// are frozen in the middle of an analysis would make it miscount: the analysis decides membership once).
+pub(crate) fn request_freeze(s: &State, freeze_now: bool) {
+    if s.collecting.get() {
+        s.pending_freeze.set(Some(freeze_now));
+    } else if freeze_now {
+        freeze(s);
+    } else {
+        unfreeze(s);
+    }
+}
+
 /// `freeze()`: everything alive now becomes frozen; the buffer's entries move to the frozen candidates.
-pub(crate) fn freeze(s: &State) {
+fn freeze(s: &State) {
     let e = s.epoch.get().saturating_add(1).min(u32::MAX - 1);
     s.epoch.set(e);
     s.freeze_mark.set(e);
@@ -552,7 +473,7 @@ pub(crate) fn freeze(s: &State) {
 }
 
 /// `unfreeze()`: nothing is frozen any more; frozen boxes decremented meanwhile become possible roots.
-pub(crate) fn unfreeze(s: &State) {
+fn unfreeze(s: &State) {
     s.freeze_mark.set(0);
     s.frozen_live.set(0);
     let cands = mem::take(&mut *s.frozen_candidates.borrow_mut());

@@ -37,7 +37,8 @@
 //! * A drop that leaves the count above zero may have just cut the last outside reference to a cycle, so
 //!   the box goes into this thread's *possible-roots buffer* (Bacon–Rajan's purple), once.
 //!   [`count()`] is the buffer's length; when it reaches [`threshold()`] (700 by default, CPython's first
-//!   generation) a collection runs automatically, unless [`disable`]d.
+//!   generation) a collection runs automatically, unless [`disable`]d (and, with `std`, not while the
+//!   thread is unwinding from a panic).
 //! * A collection ([`collect()`]) trial-deletes from the buffered roots: it subtracts every reference that
 //!   comes from inside the graph reachable from them (MarkGray), keeps what still has outside references
 //!   and all it reaches (Scan), and frees the rest (CollectRoots). Every traversal uses an explicit stack,
@@ -54,13 +55,15 @@
 //! reads freed memory. A `Drop` that stores a handle to a member into a live structure (*resurrection*)
 //! keeps that box allocated as a *zombie* (its value is gone; deref panics) until that handle is dropped;
 //! the rest of the cycle is freed normally. A panic in `Drop` or in `trace` propagates after the collector
-//! has restored its state (see [`Trace`] for the contract and the cost of breaking it).
+//! has restored its state (see [`Trace`] for the contract and the cost of breaking it) — except that a
+//! garbage `Drop`'s panic in an *automatic* collection (one the threshold started inside a `Gc` drop) is
+//! swallowed and counted in [`GcStats::drop_panics_ignored`], as CPython reports "Exception ignored".
 //!
 //! # Threads, and `no_std`
 //!
 //! `Gc` and `Weak` are `!Send` and `!Sync`. With `std`, each thread has its own buffer, threshold and
-//! statistics, and collects only its own objects; a thread that exits runs one last collection, so its
-//! garbage cycles do not outlive it. Without `std`, there is one collector state for the
+//! statistics, and collects only its own objects; a thread that exits runs one last collection (even
+//! if [`disable`]d), so its garbage cycles do not outlive it. Without `std`, there is one collector state for the
 //! program, unlocked by the `unsafe` `init_single_threaded()` whose contract is that all `Gc` use happens
 //! in one execution context; until then `Gc::new` and these functions panic. No safe code can make two
 //! contexts touch the collector at once.
@@ -71,6 +74,7 @@
 //! box, whatever the program's global allocator is. Without `os` (firmware), boxes come from the global
 //! allocator, which is expected to be a `PoolAlloc`. Allocation failure calls `handle_alloc_error`.
 
+mod analysis;
 mod collector;
 mod gcbox;
 mod ptr;
@@ -93,7 +97,17 @@ pub use poolgc_derive::Trace;
 use alloc::boxed::Box;
 use core::time::Duration;
 
-/// Runs a collection now and returns the number of objects found to be garbage and freed (`gc.collect()`).
+/// Runs a collection now and returns the number of objects found to be garbage (`gc.collect()`): the
+/// collector dropped each one's value (with `std`, a `Drop` that panicked counts: its value was dropped
+/// as far as it went). Their boxes are freed, except for those a `Drop` resurrected, which stay allocated
+/// as zombies until their last handle goes; they are included in the count (and in
+/// [`GcStats::resurrected`]).
+///
+/// If a garbage `Drop` panics: with `std`, the other values are still dropped and their boxes freed, then
+/// the first panic is resumed (so nothing is returned). Without `std`, the panic ends the collection:
+/// the values not dropped yet are leaked, boxes nothing references any more are freed, and a box still
+/// referenced (by a resurrecting `Drop`, or by a `Gc` inside a leaked value) stays allocated for good as
+/// a zombie, counted in [`GcStats::resurrected`]; [`GcStats::collected`] does not count that collection.
 ///
 /// (About all the functions here: with `std`, once this thread's collector state is destroyed — code
 /// running in thread-local destructors after it — they do nothing and return neutral values: 0, false,
@@ -110,8 +124,8 @@ pub fn enable() {
     state::with_or((), |s| s.enabled.set(true));
 }
 
-/// Turns automatic collection off (`gc.disable()`). Possible roots are still buffered, and [`collect`]
-/// still works.
+/// Turns automatic collection off (`gc.disable()`). Possible roots are still buffered, [`collect`]
+/// still works, and a thread that exits still runs its last collection.
 pub fn disable() {
     state::with_or((), |s| s.enabled.set(false));
 }
@@ -150,14 +164,19 @@ pub fn count() -> usize {
 /// Freezes every object alive now (`gc.freeze()`): they are never buffered or traversed again until
 /// [`unfreeze`]. Use it, like CPython, after building a large long-lived structure, so collections stop
 /// rescanning it. The buffer is emptied into the frozen set.
+///
+/// Called while this thread is collecting (from a `Drop` or a callback), it takes effect when the
+/// collection ends; calling it from `trace` breaks the [`Trace`] contract.
 pub fn freeze() {
-    state::with_or((), collector::freeze);
+    state::with_or((), |s| collector::request_freeze(s, true));
 }
 
 /// Unfreezes everything (`gc.unfreeze()`). Frozen objects whose count fell (without reaching zero) while
 /// frozen become possible roots again, so cycles made garbage meanwhile are found by the next collection.
+///
+/// Called while this thread is collecting, it takes effect when the collection ends (as [`freeze`]).
 pub fn unfreeze() {
-    state::with_or((), collector::unfreeze);
+    state::with_or((), |s| collector::request_freeze(s, false));
 }
 
 /// The number of live frozen objects (`gc.get_freeze_count()`).
@@ -171,10 +190,16 @@ pub fn get_freeze_count() -> usize {
 pub struct GcStats {
     /// Collections run (automatic and explicit).
     pub collections: u64,
-    /// Objects found to be garbage and dropped by the collector, in all.
+    /// Objects found to be garbage by the collector, in all (see [`collect`] for what that counts).
     pub collected: u64,
-    /// Of those, objects a `Drop` resurrected (kept allocated as zombies until their last handle goes).
+    /// Garbage objects whose box stayed allocated after their collection (zombies): a `Drop` resurrected
+    /// them, kept until their last handle goes; or, without `std`, a `Gc` in a value leaked by a `Drop`
+    /// that unwound still references them, kept for good.
     pub resurrected: u64,
+    /// Panics of garbage `Drop`s swallowed by automatic collections (CPython's "Exception ignored in
+    /// ..."): a collection started by the threshold inside a `Gc` drop drops such payloads instead of
+    /// unwinding out of that drop. An explicit [`collect`] resumes the first one instead.
+    pub drop_panics_ignored: u64,
     /// Time spent in collections (with `std`; zero without).
     pub time: Duration,
     /// `Gc` objects made by this thread and not yet freed.
@@ -197,6 +222,7 @@ pub fn stats() -> GcStats {
         collections: s.collections.get(),
         collected: s.collected.get(),
         resurrected: s.resurrected.get(),
+        drop_panics_ignored: s.drop_panics_ignored.get(),
         time: Duration::from_nanos(s.time_ns.get()),
         live: s.live.get(),
         buffered: s.roots.borrow().len(),

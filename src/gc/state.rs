@@ -5,7 +5,8 @@
 //! box is only ever touched by the thread that made it, and that thread's state is the only one that
 //! buffers it. When the thread exits, its state runs one last collection and is destroyed (see `Drop for
 //! State`). A `Gc` dropped later in that thread's teardown (another thread-local holding one) finds no
-//! state and takes the stateless path: a count that reaches zero still frees at once, a decrement to
+//! state and takes the stateless path: a count that reaches zero still frees at once (through the
+//! trashcan, whose storage outlives the state, so a long chain does not recurse), a decrement to
 //! non-zero is not buffered (a cycle made garbage that late is leaked rather than chased through destroyed
 //! state), and the `gc::` functions return neutral values.
 //!
@@ -43,6 +44,9 @@ pub(crate) struct State {
     pub(crate) epoch: Cell<u32>,
     /// Boxes with `epoch < freeze_mark` are frozen; 0 when nothing is.
     pub(crate) freeze_mark: Cell<u32>,
+    /// A `freeze()` (`true`) or `unfreeze()` (`false`) called during a collection, applied when it ends
+    /// (the last call wins).
+    pub(crate) pending_freeze: Cell<Option<bool>>,
     /// Boxes made by this thread and not yet freed.
     pub(crate) live: Cell<usize>,
     /// Of those, frozen ones.
@@ -50,14 +54,17 @@ pub(crate) struct State {
     pub(crate) collections: Cell<u64>,
     pub(crate) collected: Cell<u64>,
     pub(crate) resurrected: Cell<u64>,
+    /// Garbage `Drop` panics an automatic collection swallowed.
+    pub(crate) drop_panics_ignored: Cell<u64>,
     pub(crate) time_ns: Cell<u64>,
     pub(crate) callbacks: RefCell<Vec<(u64, Callback)>>,
     pub(crate) next_callback_id: Cell<u64>,
-    /// Nesting of value drops started by counts reaching zero (the trashcan's depth).
-    pub(crate) drop_depth: Cell<u32>,
-    /// Boxes whose count reached zero too deep in nested drops; dropped iteratively by the outermost
-    /// release (CPython's trashcan). Each is `DROPPED` and held (+1) until its value is dropped.
-    pub(crate) trash: RefCell<Vec<NonNull<Header>>>,
+    /// The trashcan's depth (see [`with_trashcan`]); with `std` it is a thread-local of its own.
+    #[cfg(not(feature = "std"))]
+    drop_depth: Cell<u32>,
+    /// The trashcan's list (see [`with_trashcan`]); with `std` it is a thread-local of its own.
+    #[cfg(not(feature = "std"))]
+    trash: RefCell<Vec<NonNull<Header>>>,
 }
 
 /// CPython's first-generation threshold.
@@ -74,15 +81,19 @@ impl State {
             effective_threshold: Cell::new(DEFAULT_THRESHOLD),
             epoch: Cell::new(1),
             freeze_mark: Cell::new(0),
+            pending_freeze: Cell::new(None),
             live: Cell::new(0),
             frozen_live: Cell::new(0),
             collections: Cell::new(0),
             collected: Cell::new(0),
             resurrected: Cell::new(0),
+            drop_panics_ignored: Cell::new(0),
             time_ns: Cell::new(0),
             callbacks: RefCell::new(Vec::new()),
             next_callback_id: Cell::new(1),
+            #[cfg(not(feature = "std"))]
             drop_depth: Cell::new(0),
+            #[cfg(not(feature = "std"))]
             trash: RefCell::new(Vec::new()),
         }
     }
@@ -105,29 +116,45 @@ impl State {
 }
 
 impl Drop for State {
-    /// Thread exit: one last collection, so that a thread that ends does not leak the garbage cycles
+    /// Thread exit: drop the callbacks (without calling them), then one last collection (even if
+    /// automatic collection is disabled), so that a thread that ends does not leak the garbage cycles
     /// still waiting in its buffer (CPython collects at finalization too); then release the buffers.
     /// Their boxes' values are either dropped already (count zero: free the box now) or still
     /// referenced (forget the entry; the last handle frees the box).
     ///
     /// During this, the thread's state reads as destroyed: `Drop` impls that run take the stateless
-    /// path (no buffering, no trashcan), the `gc::` functions return neutral values, and callbacks are
-    /// not called. A panic from a `Drop` is contained here (unwinding out of a thread-local destructor
-    /// would abort).
+    /// path (no buffering, except for handles dropped with the callbacks, which are buffered for the last
+    /// collection; the trashcan still works), the `gc::` functions return neutral values, and callbacks
+    /// are not called. A panic from a `Drop` is contained here (unwinding out of a thread-local
+    /// destructor would abort).
     fn drop(&mut self) {
         let callbacks = core::mem::take(self.callbacks.get_mut());
         #[cfg(feature = "std")]
         {
-            if self.enabled.get() && !self.roots.get_mut().is_empty() {
-                let this = &*self;
+            let this = &*self;
+            // The callbacks go first (they are not called during teardown): a closure may hold the last
+            // outside handle to a cycle, which must then be buffered for the last collection. While they
+            // drop, `buffer` finds this state through `DYING`; `collecting` keeps that from starting a
+            // collection.
+            this.collecting.set(true);
+            DYING.with(|d| d.set(this));
+            let drop_callbacks = move || drop(callbacks);
+            let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(drop_callbacks));
+            DYING.with(|d| d.set(core::ptr::null()));
+            this.collecting.set(false);
+            // Also when automatic collection is disabled: like CPython's `gc.disable()`, that only stops
+            // automatic collections, and this one is the thread's last chance.
+            if !this.roots.borrow().is_empty() {
                 let collect = || super::collector::collect(this, false);
                 let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(collect));
             }
         }
+        #[cfg(not(feature = "std"))]
         drop(callbacks);
         // Only left over if a drop panicked while the trash was emptied: those values leak, their boxes
         // are freed (no user code runs in thread teardown from here).
-        for h in core::mem::take(self.trash.get_mut()) {
+        let trash = with_trashcan(|_, t| core::mem::take(&mut *t.borrow_mut())).unwrap_or_default();
+        for h in trash {
             // SAFETY: a trashed box is held by the trash (+1), hence allocated.
             let hr = unsafe { h.as_ref() };
             hr.strong.set(0);
@@ -154,6 +181,57 @@ impl Drop for State {
 #[cfg(feature = "std")]
 std::thread_local! {
     static STATE: State = const { State::new() };
+    /// Nesting of value drops started by counts reaching zero (the trashcan's depth).
+    static DROP_DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// Boxes whose count reached zero too deep in nested drops; dropped iteratively by the outermost
+    /// release (CPython's trashcan). Each is `DROPPED` and held (+1) until its value is dropped.
+    ///
+    /// `ManuallyDrop`, like `DROP_DEPTH` needing no drop, so that neither registers a thread-local
+    /// destructor: both stay usable during thread teardown, after `STATE` is destroyed, and a long chain
+    /// dropped then is still dropped iteratively. The price: the list's buffer (a few pointers: the
+    /// trash is emptied as it fills) is leaked when a thread that used it exits.
+    static TRASH: core::mem::ManuallyDrop<RefCell<Vec<NonNull<Header>>>> =
+        const { core::mem::ManuallyDrop::new(RefCell::new(Vec::new())) };
+}
+
+/// Runs `f` with the trashcan's depth counter and list: with `std`, thread-locals that outlive the
+/// thread's `State` (usable all through thread teardown); without `std`, in the program's state.
+/// `None` only where no such storage can be reached (without `std`, before `init_single_threaded`).
+#[cfg(feature = "std")]
+#[inline]
+pub(crate) fn with_trashcan<R>(
+    f: impl FnOnce(&Cell<u32>, &RefCell<Vec<NonNull<Header>>>) -> R,
+) -> Option<R> {
+    DROP_DEPTH
+        .try_with(|d| TRASH.try_with(|t| f(d, t)).ok())
+        .ok()
+        .flatten()
+}
+
+/// Runs `f` with the trashcan's depth counter and list (see the `std` variant).
+#[cfg(not(feature = "std"))]
+#[inline]
+pub(crate) fn with_trashcan<R>(
+    f: impl FnOnce(&Cell<u32>, &RefCell<Vec<NonNull<Header>>>) -> R,
+) -> Option<R> {
+    try_with(|s| f(&s.drop_depth, &s.trash))
+}
+
+#[cfg(feature = "std")]
+std::thread_local! {
+    /// The thread's state while its destructor drops the callbacks (null otherwise). A raw pointer needs
+    /// no drop, so this registers no destructor and stays readable during teardown.
+    static DYING: Cell<*const State> = const { Cell::new(core::ptr::null()) };
+}
+
+/// Runs `f` with the thread's state while its destructor drops the callbacks (see `Drop for State`):
+/// only `buffer` uses this, so that a handle a callback closure held is buffered for the last collection.
+#[cfg(feature = "std")]
+pub(crate) fn with_dying<R>(f: impl FnOnce(&State) -> R) -> Option<R> {
+    let p = DYING.try_with(Cell::get).ok()?;
+    // SAFETY: `DYING` is non-null only while `Drop for State` runs the callbacks' drops, during which the
+    // state is alive and only accessed through shared references (`this` there, this one here).
+    (!p.is_null()).then(|| f(unsafe { &*p }))
 }
 
 /// Runs `f` with this thread's state, or returns `None` once the thread's state is destroyed.

@@ -50,14 +50,20 @@ use super::{Gc, Weak};
 ///    objects still in use. Later access through a `Gc` panics, but a `&T` already borrowed from such an
 ///    object dangles: this is the breach that is **undefined behaviour**.
 /// 2. **Not create, clone, drop, or move `Gc` or `Weak` handles, nor mutate the object graph**, while
-///    tracing. The collector's bookkeeping is in the headers during a collection; doing so may corrupt it,
-///    which is **undefined behaviour** in the worst case.
+///    tracing, **nor call the `poolgc::gc` control functions** (`collect`, `freeze`, `unfreeze`, …). The
+///    collector's bookkeeping is in the headers during a collection; doing so may corrupt it, which is
+///    **undefined behaviour** in the worst case. (The collector defends itself where it cheaply can:
+///    `collect()` does nothing and `freeze()`/`unfreeze()` are deferred to the end of the collection.)
 /// 3. **Set `ACYCLIC = true` only for types that can never own a `Gc`.** (A wrong `true` is memory-safe: the
 ///    object is never examined, so a cycle through it is simply never collected.)
 ///
-/// Omitting a `Gc` (under-reporting) is memory-safe: the collector sees an outside reference and keeps
-/// the target, and any cycle through that edge leaks. A `trace` that panics is memory-safe too: the
-/// collection is abandoned, every count and mark is restored, and the panic propagates.
+/// Omitting a `Gc` (under-reporting) is memory-safe, even if different calls omit different `Gc`s: the
+/// collector calls `trace` once per object per collection, records the edges reported, and both its
+/// passes (subtracting internal references, then marking what is reachable from outside) use those same
+/// recorded edges. An omitted edge's target therefore keeps an outside reference and is kept, with all it
+/// reaches; any cycle through that edge leaks (until a collection in which `trace` reports it). A
+/// `trace` that panics is memory-safe too: the collection is abandoned, every count and mark is
+/// restored, and the panic propagates.
 pub unsafe trait Trace {
     /// True when no value of this type can own a `Gc` (Bacon–Rajan's *green* objects): such objects are
     /// never put in the possible-roots buffer and never traversed. The default, `false`, is always sound.

@@ -63,3 +63,26 @@ pub fn scaled(n: usize, miri: usize) -> usize {
         n
     }
 }
+
+/// For a test whose failure ends the process (a stack overflow, an abort): run as a plain test, it re-runs
+/// itself (`name`, the test's own name) in a child process and asserts that the child succeeded; in the
+/// child, it runs `body`.
+pub fn in_child_process(name: &str, body: impl FnOnce()) {
+    const VAR: &str = "POOLGC_GC_CHILD";
+    if std::env::var(VAR).as_deref() == Ok(name) {
+        body();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(VAR, name)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child {name} failed: {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
+}
