@@ -8,7 +8,7 @@ use poolgc::size_class::{block_size, class_of, effective_size, NUM_CLASSES, SMAL
 use poolgc::{BlockState, Config, Heap, RegionError};
 
 /// Steps of the random-action test (Miri is ~1000× slower).
-const STEPS: usize = if cfg!(miri) { 60 } else { 3000 };
+const STEPS: usize = if cfg!(miri) { 30 } else { 3000 };
 
 /// A heap over a fresh region; keep the region alive (`let (mut h, _r) = ...`) while the heap is used.
 fn heap_with(len: usize, config: Config) -> (Heap, Region) {

@@ -58,7 +58,7 @@ fn refill(a: &PoolAlloc, central: &Mutex<Vec<Vec<Block>>>, cache: &mut Vec<Block
 /// Flush: the batch goes to the central list if it has room, else back to the heap.
 fn flush(a: &PoolAlloc, central: &Mutex<Vec<Vec<Block>>>, batch: Vec<Block>) {
     let mut c = central.lock().unwrap();
-    if c.len() < 1 {
+    if c.is_empty() {
         c.push(batch);
         return;
     }

@@ -173,9 +173,10 @@ fn overflow_abort() -> ! {
 // ---- where boxes come from ----------------------------------------------------------------------------
 
 /// With `os`, boxes come from a process-wide pool allocator of their own, so `Gc` values live in poolgc
-/// pools even when the program's global allocator is `System`. Under Miri, pools are one page so that
+/// pools even when the program's global allocator is `System` (not under `cfg(loom)`, where `PoolAlloc`
+/// cannot be built in a `static`: there boxes come from the global allocator). Under Miri, pools are one page so that
 /// every arena is exactly one mapping (Miri cannot unmap part of a mapping).
-#[cfg(all(feature = "os", unix))]
+#[cfg(all(feature = "os", unix, not(loom)))]
 static GC_HEAP: crate::PoolAlloc = if cfg!(miri) {
     crate::PoolAlloc::with_config(crate::Config::new(4096, 64 * 1024))
 } else {
@@ -184,13 +185,13 @@ static GC_HEAP: crate::PoolAlloc = if cfg!(miri) {
 
 /// The allocator `Gc` boxes come from: the dedicated one with feature `os`; otherwise `None`, meaning the
 /// global allocator (firmware makes `PoolAlloc` its global allocator, so boxes still come from pools).
-#[cfg(all(feature = "os", unix))]
+#[cfg(all(feature = "os", unix, not(loom)))]
 pub fn box_allocator() -> Option<&'static crate::PoolAlloc> {
     Some(&GC_HEAP)
 }
 
 /// The allocator `Gc` boxes come from (see the `os` variant): here, the global allocator.
-#[cfg(not(all(feature = "os", unix)))]
+#[cfg(not(all(feature = "os", unix, not(loom))))]
 pub fn box_allocator() -> Option<&'static crate::PoolAlloc> {
     None
 }
@@ -198,10 +199,10 @@ pub fn box_allocator() -> Option<&'static crate::PoolAlloc> {
 /// Allocates a box with `layout` (never zero-sized: the header is in it); diverges through
 /// `handle_alloc_error` on failure.
 pub(crate) fn alloc_box(layout: Layout) -> NonNull<u8> {
-    #[cfg(all(feature = "os", unix))]
+    #[cfg(all(feature = "os", unix, not(loom)))]
     // SAFETY: `layout` has a non-zero size (the header).
     let p = unsafe { core::alloc::GlobalAlloc::alloc(&GC_HEAP, layout) };
-    #[cfg(not(all(feature = "os", unix)))]
+    #[cfg(not(all(feature = "os", unix, not(loom))))]
     // SAFETY: `layout` has a non-zero size (the header).
     let p = unsafe { alloc::alloc::alloc(layout) };
     match NonNull::new(p) {
@@ -227,12 +228,12 @@ pub(crate) unsafe fn free_box(h: NonNull<Header>) {
 /// # Safety
 /// `base` came from `alloc_box(layout)` and is not used again.
 pub(crate) unsafe fn dealloc_block(base: NonNull<u8>, layout: Layout) {
-    #[cfg(all(feature = "os", unix))]
+    #[cfg(all(feature = "os", unix, not(loom)))]
     // SAFETY: forwarded contract: the block came from GC_HEAP with this layout.
     unsafe {
         core::alloc::GlobalAlloc::dealloc(&GC_HEAP, base.as_ptr(), layout)
     };
-    #[cfg(not(all(feature = "os", unix)))]
+    #[cfg(not(all(feature = "os", unix, not(loom))))]
     // SAFETY: forwarded contract: the block came from the global allocator with this layout.
     unsafe {
         alloc::alloc::dealloc(base.as_ptr(), layout)
