@@ -560,17 +560,13 @@ impl Drop for Heap {
             return;
         }
         self.sources.trim_cache();
-        let ps = self.config.pool_size();
         let mut a = self.arenas.all;
         while !a.is_null() {
-            // SAFETY: arenas on the all-list are live; each came from the sources with the layout
-            // (ntotal * pool_size, pool_size), and its header is read before the arena is given back.
+            // SAFETY: arenas on the all-list are live; the next link is read before the arena is given back,
+            // and the lists are dropped with the heap (reset below), so no list still points to it.
             unsafe {
                 let next = (*a).all_next;
-                let size = (*a).ntotal as usize * ps;
-                let base = NonNull::new_unchecked((*a).base);
-                self.sources
-                    .dealloc(base, Layout::from_size_align_unchecked(size, ps));
+                self.release_arena(a);
                 a = next;
             }
         }

@@ -26,6 +26,7 @@
 //! the collector stays usable.
 
 use alloc::vec::Vec;
+use core::cell::RefCell;
 use core::mem;
 use core::ptr::NonNull;
 
@@ -453,23 +454,12 @@ fn freeze(s: &State) {
     s.freeze_mark.set(e);
     s.frozen_live.set(s.live.get());
     let roots = mem::take(&mut *s.roots.borrow_mut());
-    let mut cands = s.frozen_candidates.borrow_mut();
-    let mut dead = Vec::new();
-    for h in roots {
-        let hr = hdr(h);
-        hr.clear(Flags::BUFFERED);
-        if hr.has(Flags::DROPPED) {
-            dead.push(h);
-        } else {
-            hr.set(Flags::FROZEN_CANDIDATE);
-            cands.push(h);
-        }
-    }
-    drop(cands);
-    for h in dead {
-        // SAFETY: DROPPED, and the buffer's ownership was just given up.
-        unsafe { free_if_unowned(h) };
-    }
+    move_entries(
+        roots,
+        &s.frozen_candidates,
+        Flags::BUFFERED,
+        Flags::FROZEN_CANDIDATE,
+    );
 }
 
 /// `unfreeze()`: nothing is frozen any more; frozen boxes decremented meanwhile become possible roots.
@@ -477,19 +467,30 @@ fn unfreeze(s: &State) {
     s.freeze_mark.set(0);
     s.frozen_live.set(0);
     let cands = mem::take(&mut *s.frozen_candidates.borrow_mut());
-    let mut roots = s.roots.borrow_mut();
+    move_entries(cands, &s.roots, Flags::FROZEN_CANDIDATE, Flags::BUFFERED);
+}
+
+/// Moves the boxes of `from` (a list taken out of the state, whose flag `left` marks membership) onto `to`,
+/// flagged `joined`; boxes whose value was already dropped are freed instead.
+fn move_entries(
+    from: Vec<NonNull<Header>>,
+    to: &RefCell<Vec<NonNull<Header>>>,
+    left: Flags,
+    joined: Flags,
+) {
+    let mut to = to.borrow_mut();
     let mut dead = Vec::new();
-    for h in cands {
+    for h in from {
         let hr = hdr(h);
-        hr.clear(Flags::FROZEN_CANDIDATE);
+        hr.clear(left);
         if hr.has(Flags::DROPPED) {
             dead.push(h);
         } else {
-            hr.set(Flags::BUFFERED);
-            roots.push(h);
+            hr.set(joined);
+            to.push(h);
         }
     }
-    drop(roots);
+    drop(to);
     for h in dead {
         // SAFETY: DROPPED, and the list's ownership was just given up.
         unsafe { free_if_unowned(h) };
