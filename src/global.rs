@@ -182,6 +182,28 @@ impl PoolAlloc {
             .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
+    /// [`Self::alloc_locked`] out of line (see `alloc`).
+    #[cfg(all(feature = "std", not(loom)))]
+    #[inline(never)]
+    fn alloc_outlined(&self, layout: Layout) -> *mut u8 {
+        self.alloc_locked(layout)
+    }
+
+    /// The locked path of `dealloc`, out of line where thread caches exist (see `alloc`).
+    ///
+    /// # Safety
+    /// As for `GlobalAlloc::dealloc`.
+    #[cfg_attr(all(feature = "std", not(loom)), inline(never))]
+    #[cfg_attr(not(all(feature = "std", not(loom))), inline)]
+    unsafe fn dealloc_locked(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: GlobalAlloc's contract: `ptr` came from this allocator with `layout` (hence non-null).
+        unsafe {
+            self.heap
+                .lock()
+                .deallocate(NonNull::new_unchecked(ptr), layout)
+        }
+    }
+
     /// `realloc` of a caching allocator. Small blocks stay in place only within their class, so that a
     /// small block's layout always names its class (the caches file a freed block by its layout).
     ///
@@ -295,6 +317,7 @@ impl PoolAlloc {
 
     /// Gives the spare free arena back to its source; returns the bytes released.
     pub fn trim(&self) -> usize {
+        self.flush_thread_cache();
         self.heap.lock().trim()
     }
 
@@ -331,6 +354,11 @@ unsafe impl GlobalAlloc for PoolAlloc {
                 return thread_cache::alloc(&self.cache, &self.heap, class, layout);
             }
         }
+        // Out of line where thread caches exist, so that `alloc` stays small enough to be inlined into
+        // the `__rust_alloc` shim, with no stack frame on the fast path.
+        #[cfg(all(feature = "std", not(loom)))]
+        return self.alloc_outlined(layout);
+        #[cfg(not(all(feature = "std", not(loom))))]
         self.alloc_locked(layout)
     }
 
@@ -346,12 +374,8 @@ unsafe impl GlobalAlloc for PoolAlloc {
                 };
             }
         }
-        // SAFETY: GlobalAlloc's contract: `ptr` came from this allocator with `layout` (hence non-null).
-        unsafe {
-            self.heap
-                .lock()
-                .deallocate(NonNull::new_unchecked(ptr), layout)
-        }
+        // SAFETY: forwarded contract.
+        unsafe { self.dealloc_locked(ptr, layout) }
     }
 
     #[inline]

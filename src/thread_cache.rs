@@ -3,22 +3,33 @@
 //!
 //! # The fast path
 //!
-//! Each thread has, per pool class (small and medium), a bounded LIFO list of free blocks threaded through
-//! their first word (tcache / mimalloc style). `alloc` of a pool block is: compute the class, one
-//! thread-local access, compare the cache's owner token with the allocator's, pop the list — no lock, no
-//! atomic read-modify-write. `dealloc` pushes the block the same way. Only when a list is empty (refill:
-//! half its bound) or full (flush: the colder half) does the thread touch shared state, once per 2–64
-//! operations: first the central *transfer cache*, per class a stack of whole batches that a flush pushes
-//! and a refill pops, O(1) under a short lock; only when that is empty (or full) the heap, under its lock,
-//! with [`Heap::alloc_batch`] taking runs of blocks per pool. Threads that free each other's blocks do not
-//! meet per free: a freed block simply lands in the freeing thread's cache (any thread may hold any block of
-//! a class), and whole batches travel between threads through the transfer cache.
+//! Each thread has, per pool class (small and medium), a *bin* of two lists of free blocks threaded
+//! through their first word (mimalloc's free-list sharding): `alloc` pops the *alloc list*, `dealloc`
+//! pushes the *free list*. `alloc` of a pool block is: compute the class, one thread-local access, compare
+//! the cache's owner token with the allocator's, pop — no lock, no atomic read-modify-write; `dealloc` is
+//! the same with a push and a countdown. Keeping the two lists apart means an `alloc` never waits on the
+//! store of the `dealloc` just before it (no store-to-load chain through one list head), and a full free
+//! list leaves as a whole in O(1), with no walk to cut it.
+//!
+//! Only when the alloc list is empty or the free list holds a whole *batch* (per class, about 4 KiB worth)
+//! does the thread do more: an empty alloc list first takes the free list (still thread-local); then a
+//! refill takes a whole batch from the central *transfer cache* (a per-class stack of batches, O(1) under
+//! a short lock), and only when that is empty does it take the heap lock, where [`Heap::alloc_batch`] takes
+//! runs of blocks per pool visit. A full free list becomes the alloc list if that is empty, else a batch on
+//! the transfer cache; only when the transfer cache holds [`TRANSFER_BYTES`] does a batch go back to the
+//! heap. So a thread that frees a big structure and builds another one (binary trees, a parsed document)
+//! moves its blocks in batches of dozens through O(1) steps, and threads that free each other's blocks do
+//! not meet per free: a freed block lands in the freeing thread's cache (any thread may hold any block of
+//! a class), and whole batches travel between threads.
+//!
+//! A class a thread has not used much is refilled from the heap a few blocks at a time (doubling up to a
+//! batch), so a class used once touches one page rather than a batch's worth.
 //!
 //! # Whose blocks a cache holds
 //!
 //! A cache holds blocks of exactly one allocator, named by a *token*. At most one caching allocator per
 //! process is *primary* at a time (the first one used; normally the one `#[global_allocator]` static):
-//! it takes a fresh token under the orphan lock. Other caching instances run on the lock, as plain
+//! it takes a fresh token under the central lock. Other caching instances run on the lock, as plain
 //! `PoolAlloc`s do. A cache whose token is not the primary's belongs to an allocator that has been
 //! dropped (dropping unregisters it), so its blocks are forgotten, never touched. Nothing here stores an
 //! allocator's address, so moving a `PoolAlloc` is fine.
@@ -31,25 +42,28 @@
 //! Linux std registers it with glibc's `__cxa_thread_atexit_impl`, not through the Rust global allocator.
 //! At thread exit it hands the cached blocks to the process-wide *orphan list* (it cannot reach the
 //! allocator, whose address nothing stores) and closes the cache; the primary allocator takes orphans back
-//! into its heap on its next refill or flush, or on [`PoolAlloc::flush_thread_cache`]. Allocations made
-//! after that (other TLS destructors) find the cache closed and use the lock.
+//! into its heap on its next refill or heap-bound flush, or on [`PoolAlloc::flush_thread_cache`].
+//! Allocations made after that (other TLS destructors) find the cache closed and use the lock.
 //!
 //! # Statistics
 //!
-//! Blocks sitting in thread caches or on the orphan list are in use from the heap's point of view:
-//! [`Stats`](crate::Stats) counts them in `bytes_in_use` and the per-class `blocks_in_use`, and
-//! `allocations`/`deallocations`/`peak_bytes_in_use` move at batch granularity. `Heap::check()` stays exact
-//! for the heap. [`PoolAlloc::flush_thread_cache`] gives back the calling thread's blocks and the orphans,
-//! so a thread that wants exact figures calls it before [`PoolAlloc::stats`]; a thread's cache is flushed
-//! at its exit.
+//! Blocks sitting in thread caches, the transfer cache or the orphan list are in use from the heap's point
+//! of view: [`Stats`](crate::Stats) counts them in `bytes_in_use` and the per-class `blocks_in_use`, and
+//! `allocations`/`deallocations`/`peak_bytes_in_use` move at batch granularity. `Heap::check()` stays
+//! exact for the heap. [`PoolAlloc::flush_thread_cache`] gives back the calling thread's blocks, the
+//! transfer cache and the orphans, so a thread that wants exact figures calls it before
+//! [`PoolAlloc::stats`]; [`PoolAlloc::trim`] does the same before returning memory to the OS; a thread's
+//! cache is handed over at its exit.
 //!
 //! [`PoolAlloc`]: crate::PoolAlloc
 //! [`PoolAlloc::with_thread_cache`]: crate::PoolAlloc::with_thread_cache
 //! [`PoolAlloc::flush_thread_cache`]: crate::PoolAlloc::flush_thread_cache
 //! [`PoolAlloc::stats`]: crate::PoolAlloc::stats
+//! [`PoolAlloc::trim`]: crate::PoolAlloc::trim
 
 use core::alloc::Layout;
 use core::cell::UnsafeCell;
+use core::mem::size_of;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -68,54 +82,123 @@ const EXITED: usize = usize::MAX - 1;
 /// Tokens handed to primaries start here (0 and 1 are the markers above).
 static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(2);
 
-/// Most batches the central transfer cache keeps per class.
-const MAX_BATCHES: usize = 32;
+/// Most bytes the transfer cache holds in batches, all classes together; a flush beyond it goes to the
+/// heap. Memory held here is in use from the heap's point of view (not returned to the OS until
+/// [`flush`] or `PoolAlloc::trim`), so it is bounded; it is sized so that structures of a few MiB
+/// of small blocks that are freed and rebuilt (trees, parsed documents) cycle without the heap.
+pub(crate) const TRANSFER_BYTES: usize = 8 << 20;
 
-/// The process-wide part: which token is primary, blocks left by threads that exited, and the transfer
-/// cache: per class, whole batches flushed by one thread and taken whole by the next refill (of any
-/// thread), each move O(1) under this lock, so that blocks travelling between threads (or out of and back
-/// into one thread's cache) skip the heap.
-struct Orphans {
-    /// Token of the primary allocator, or [`UNCLAIMED`].
-    primary: usize,
-    /// Blocks of the primary, of any class, linked through their first word.
-    list: *mut u8,
-    /// Per class, `nbatches[class]` batches: null-terminated lists of blocks of that class, with lengths.
-    batches: [[(*mut u8, u32); MAX_BATCHES]; NUM_POOL_CLASSES],
-    nbatches: [u8; NUM_POOL_CLASSES],
+/// Blocks per batch, per class: the length at which a free list moves on, what a refill from the heap
+/// takes at most, and the size of every batch on the transfer cache. For small classes about 4 KiB worth,
+/// between 8 and 64 blocks; for medium ones about 8 KiB worth, between 2 and 8. A thread holds at most two
+/// batches per class (its alloc and free lists).
+const BATCH: [u32; NUM_POOL_CLASSES] = {
+    let mut t = [0; NUM_POOL_CLASSES];
+    let mut c = 0;
+    while c < NUM_POOL_CLASSES {
+        let (budget, min, max) = if c < NUM_CLASSES {
+            (4096, 8, 64)
+        } else {
+            (8192, 2, 8)
+        };
+        let n = budget / block_size(c);
+        t[c] = if n < min {
+            min as u32
+        } else if n > max {
+            max as u32
+        } else {
+            n as u32
+        };
+        c += 1;
+    }
+    t
+};
+
+/// Blocks of the first refill of a class from the heap (doubling up to [`BATCH`] afterwards).
+const FIRST_REFILL: u32 = 2;
+
+// A batch on the transfer cache links to the next batch through the second word of its first block.
+const _: () = assert!(block_size(0) >= 2 * size_of::<*mut u8>());
+
+#[inline(always)]
+fn batch(class: usize) -> u32 {
+    BATCH[class]
 }
 
-impl Orphans {
+/// The process-wide part, behind [`CENTRAL`]: which token is primary, blocks left by threads that exited,
+/// and the transfer cache.
+struct Central {
+    /// Token of the primary allocator, or [`UNCLAIMED`].
+    primary: usize,
+    /// Blocks of the primary left by exited threads, of any class, linked through their first word.
+    orphans: *mut u8,
+    /// Per class, a stack of whole batches of [`BATCH`]`[class]` blocks: each batch is a null-terminated
+    /// list through the blocks' first word, and its first block's second word links the next batch.
+    batches: [*mut u8; NUM_POOL_CLASSES],
+    /// Bytes in `batches`, at most [`TRANSFER_BYTES`].
+    held: usize,
+}
+
+impl Central {
     /// Forgets everything (the primary is gone, or a new one starts).
     fn clear(&mut self) {
-        self.list = ptr::null_mut();
-        self.nbatches = [0; NUM_POOL_CLASSES];
+        self.orphans = ptr::null_mut();
+        self.batches = [ptr::null_mut(); NUM_POOL_CLASSES];
+        self.held = 0;
+    }
+
+    /// Pops a batch of `class`, if there is one.
+    fn pop_batch(&mut self, class: usize) -> Option<*mut u8> {
+        let b = self.batches[class];
+        if b.is_null() {
+            return None;
+        }
+        // SAFETY: `b` heads a batch on the stack; its second word links the next batch.
+        self.batches[class] = unsafe { b.cast::<*mut u8>().add(1).read() };
+        self.held -= batch(class) as usize * block_size(class);
+        Some(b)
+    }
+
+    /// Pushes a whole batch of `class` if the budget allows; gives it back otherwise.
+    ///
+    /// # Safety
+    /// `list` is a null-terminated list of exactly [`BATCH`]`[class]` free blocks of `class` of the
+    /// primary's heap that nobody else uses.
+    unsafe fn push_batch(&mut self, class: usize, list: *mut u8) -> Result<(), *mut u8> {
+        let bytes = batch(class) as usize * block_size(class);
+        if self.held + bytes > TRANSFER_BYTES {
+            return Err(list);
+        }
+        // SAFETY: the first block is ours and at least two words long (asserted above).
+        unsafe { list.cast::<*mut u8>().add(1).write(self.batches[class]) };
+        self.batches[class] = list;
+        self.held += bytes;
+        Ok(())
     }
 
     /// Takes every block held centrally (orphans and batches) as one list.
     fn take_all(&mut self) -> *mut u8 {
-        let mut all = core::mem::replace(&mut self.list, ptr::null_mut());
+        let mut all = core::mem::replace(&mut self.orphans, ptr::null_mut());
         for class in 0..NUM_POOL_CLASSES {
-            for &(head, _) in &self.batches[class][..self.nbatches[class] as usize] {
+            while let Some(b) = self.pop_batch(class) {
                 // SAFETY: a batch is a well-formed list of free blocks owned by this structure.
-                unsafe { append(head, all) };
-                all = head;
+                unsafe { append(b, all) };
+                all = b;
             }
-            self.nbatches[class] = 0;
         }
         all
     }
 }
-// SAFETY: the list's blocks are owned by whoever holds the lock.
-unsafe impl Send for Orphans {}
+// SAFETY: the lists' blocks are owned by whoever holds the lock.
+unsafe impl Send for Central {}
 
-static ORPHANS: Lock<Orphans> = Lock::new(Orphans {
+static CENTRAL: Lock<Central> = Lock::new(Central {
     primary: UNCLAIMED,
-    list: ptr::null_mut(),
-    batches: [[(ptr::null_mut(), 0); MAX_BATCHES]; NUM_POOL_CLASSES],
-    nbatches: [0; NUM_POOL_CLASSES],
+    orphans: ptr::null_mut(),
+    batches: [ptr::null_mut(); NUM_POOL_CLASSES],
+    held: 0,
 });
-/// Hint that `ORPHANS.list` is non-empty (checked without the lock on the slow paths).
+/// Hint that `CENTRAL.orphans` is non-empty (checked without the lock on the slow paths).
 static ORPHANS_PENDING: AtomicBool = AtomicBool::new(false);
 
 /// The per-allocator part, a field of `PoolAlloc`.
@@ -145,7 +228,7 @@ impl Owner {
             UNCLAIMED => {}
             t => return Some(t),
         }
-        let mut o = ORPHANS.lock();
+        let mut o = CENTRAL.lock();
         // Another thread may have claimed for this allocator meanwhile: every store of the token happens
         // under this lock, so this read is the final word.
         match self.token.load(Ordering::Relaxed) {
@@ -167,11 +250,12 @@ impl Owner {
 }
 
 impl Drop for Owner {
-    /// Unregisters a primary allocator: the orphans and every cache's blocks of it are forgotten.
+    /// Unregisters a primary allocator: the orphans, the transfer cache and every cache's blocks of it are
+    /// forgotten.
     fn drop(&mut self) {
         let t = *self.token.get_mut();
         if t >= 2 {
-            let mut o = ORPHANS.lock();
+            let mut o = CENTRAL.lock();
             if o.primary == t {
                 o.primary = UNCLAIMED;
                 o.clear();
@@ -180,39 +264,21 @@ impl Drop for Owner {
     }
 }
 
-/// Most blocks a thread keeps per class (a table, so the fast path does no division): for small classes
-/// about 8 KiB worth, between 16 and 128 blocks; for medium ones about 16 KiB worth, between 4 and 16.
-const LIMIT: [u32; NUM_POOL_CLASSES] = {
-    let mut t = [0; NUM_POOL_CLASSES];
-    let mut c = 0;
-    while c < NUM_POOL_CLASSES {
-        let (budget, min, max) = if c < NUM_CLASSES {
-            (8192, 16, 128)
-        } else {
-            (16384, 4, 16)
-        };
-        let n = budget / block_size(c);
-        t[c] = if n < min {
-            min as u32
-        } else if n > max {
-            max as u32
-        } else {
-            n as u32
-        };
-        c += 1;
-    }
-    t
-};
-
-#[inline(always)]
-fn limit(class: usize) -> u32 {
-    LIMIT[class]
-}
-
+/// One class's part of a thread's cache.
+///
+/// Invariant: either `free` is null and `room` is 0 (nothing freed since the list last moved on: the
+/// next `dealloc` takes the slow path and starts a list), or `free` holds `batch(class) - room` blocks.
+/// Both lists hold free blocks of the class, owned by this thread, linked through their first word.
 #[derive(Clone, Copy)]
 struct Bin {
-    head: *mut u8,
-    count: u32,
+    /// Popped by `alloc`.
+    alloc: *mut u8,
+    /// Pushed by `dealloc`.
+    free: *mut u8,
+    /// Pushes left before `free` is a whole batch.
+    room: u32,
+    /// Blocks the next refill from the heap takes (0: [`FIRST_REFILL`]).
+    refill: u32,
 }
 
 /// One thread's cache.
@@ -222,8 +288,10 @@ struct ThreadCache {
 }
 
 const EMPTY_BIN: Bin = Bin {
-    head: ptr::null_mut(),
-    count: 0,
+    alloc: ptr::null_mut(),
+    free: ptr::null_mut(),
+    room: 0,
+    refill: 0,
 };
 
 std::thread_local! {
@@ -246,16 +314,16 @@ impl Drop for ExitHandler {
         let _ = CACHE.try_with(|c| {
             // SAFETY: only this thread touches its cache, and no other reference to it is live here.
             let c = unsafe { &mut *c.get() };
-            let (chain, _) = c.take_all();
+            let chain = c.take_all();
             let token = core::mem::replace(&mut c.token, EXITED);
             if chain.is_null() {
                 return;
             }
-            let mut o = ORPHANS.lock();
+            let mut o = CENTRAL.lock();
             if o.primary == token {
                 // SAFETY: `chain` is a well-formed list of blocks we own; its last block gets the old list.
-                unsafe { append(chain, o.list) };
-                o.list = chain;
+                unsafe { append(chain, o.orphans) };
+                o.orphans = chain;
                 ORPHANS_PENDING.store(true, Ordering::Relaxed);
             }
         });
@@ -263,21 +331,20 @@ impl Drop for ExitHandler {
 }
 
 impl ThreadCache {
-    /// Empties every bin into one chain; returns its head and length.
-    fn take_all(&mut self) -> (*mut u8, usize) {
+    /// Empties every bin into one chain and returns its head.
+    fn take_all(&mut self) -> *mut u8 {
         let mut chain = ptr::null_mut();
-        let mut n = 0;
         for bin in self.bins.iter_mut() {
-            if bin.head.is_null() {
-                continue;
+            for list in [bin.alloc, bin.free] {
+                if !list.is_null() {
+                    // SAFETY: the bin's lists are well-formed lists of blocks this thread owns.
+                    unsafe { append(list, chain) };
+                    chain = list;
+                }
             }
-            // SAFETY: the bin is a well-formed list of blocks this thread owns.
-            unsafe { append(bin.head, chain) };
-            chain = bin.head;
-            n += bin.count as usize;
             *bin = EMPTY_BIN;
         }
-        (chain, n)
+        chain
     }
 
     /// Makes this cache serve the allocator with token `t` (forgetting blocks of a dropped one).
@@ -310,21 +377,23 @@ unsafe fn append(head: *mut u8, tail: *mut u8) {
 /// Pops a block of `class` from this thread's cache; on a miss, [`alloc_slow`] refills it, or serves
 /// `layout` under the lock when the cache cannot (this allocator is not primary, or the thread has
 /// exited). Null when the heap is out of memory.
+///
+/// `class` is a pool class (`< NUM_POOL_CLASSES`) and `layout` one of its layouts.
 #[inline(always)]
 pub(crate) fn alloc(owner: &Owner, heap: &Lock<Heap>, class: usize, layout: Layout) -> *mut u8 {
+    debug_assert!(class < NUM_POOL_CLASSES);
     let token = owner.token.load(Ordering::Relaxed);
     let c = CACHE.with(UnsafeCell::get);
     // SAFETY: the cache is only touched by this thread, and no other reference to it is live (nothing
-    // between here and the end of the function re-enters this module).
+    // between here and the end of the function re-enters this module); `class` is in range (caller).
     unsafe {
         if (*c).token == token {
-            let bin = &mut (*c).bins[class];
-            let b = bin.head;
+            let bin = (*c).bins.get_unchecked_mut(class);
+            let b = bin.alloc;
             if !b.is_null() {
-                // Blocks in a bin are free blocks of this class owned by this thread; the first word
+                // The alloc list holds free blocks of this class owned by this thread; the first word
                 // holds the next one.
-                bin.head = b.cast::<*mut u8>().read();
-                bin.count -= 1;
+                bin.alloc = b.cast::<*mut u8>().read();
                 return b;
             }
         }
@@ -358,66 +427,66 @@ fn alloc_slow(owner: &Owner, heap: &Lock<Heap>, class: usize, layout: Layout) ->
         }
     }
     // SAFETY: as in `alloc`; the reference above has ended, and a nested allocation made while
-    // registering the exit hook has returned (it may have refilled this bin).
+    // registering the exit hook has returned (it may have filled this bin).
     let bin = unsafe { &mut (*cp).bins[class] };
-    let b = bin.head;
+    if bin.alloc.is_null() && !bin.free.is_null() {
+        // What this thread freed is served next (still hot in its cache); the free list starts over.
+        bin.alloc = core::mem::replace(&mut bin.free, ptr::null_mut());
+        bin.room = batch(class);
+    }
+    let b = bin.alloc;
     if !b.is_null() {
         // SAFETY: as in `alloc`.
-        bin.head = unsafe { b.cast::<*mut u8>().read() };
-        bin.count -= 1;
+        bin.alloc = unsafe { b.cast::<*mut u8>().read() };
         return b;
     }
     refill(bin, heap, class).map_or(ptr::null_mut(), NonNull::as_ptr)
 }
 
-/// Takes half a bin's bound from the heap under one lock; returns one block and caches the rest.
+/// Fills an empty alloc list with a batch from the transfer cache, or else from the heap under one lock;
+/// returns one block of it.
 #[cold]
 #[inline(never)]
 fn refill(bin: &mut Bin, heap: &Lock<Heap>, class: usize) -> Option<NonNull<u8>> {
-    debug_assert!(bin.head.is_null());
-    let (batch, orphans) = {
-        let mut o = ORPHANS.lock();
-        let n = o.nbatches[class] as usize;
-        let batch = if n > 0 {
-            o.nbatches[class] -= 1;
-            Some(o.batches[class][n - 1])
-        } else {
-            None
-        };
+    debug_assert!(bin.alloc.is_null() && bin.free.is_null());
+    let (batch_list, orphans) = {
+        let mut o = CENTRAL.lock();
+        let b = o.pop_batch(class);
         let orphans = if ORPHANS_PENDING.load(Ordering::Relaxed) {
             ORPHANS_PENDING.store(false, Ordering::Relaxed);
-            core::mem::replace(&mut o.list, ptr::null_mut())
+            core::mem::replace(&mut o.orphans, ptr::null_mut())
         } else {
             ptr::null_mut()
         };
-        (batch, orphans)
+        (b, orphans)
     };
     if !orphans.is_null() {
         // SAFETY: the orphans are blocks of this heap (the primary's), no longer used by anyone.
         unsafe { give_back(&mut heap.lock(), orphans) };
     }
-    let (list, n) = match batch {
+    let list = match batch_list {
         Some(b) => b,
-        None => heap
-            .lock()
-            .alloc_batch(class, limit(class) / 2, ptr::null_mut()),
+        None => {
+            let want = bin.refill.clamp(FIRST_REFILL, batch(class));
+            bin.refill = (want * 2).min(batch(class));
+            let (list, n) = heap.lock().alloc_batch(class, want, ptr::null_mut());
+            if n == 0 {
+                return None;
+            }
+            list
+        }
     };
-    if n == 0 {
-        return None;
-    }
-    // SAFETY: `list` holds `n ≥ 1` free blocks of this class linked through their first word.
-    bin.head = unsafe { list.cast::<*mut u8>().read() };
-    bin.count += n - 1;
-    // SAFETY: list entries are never null.
-    Some(unsafe { NonNull::new_unchecked(list) })
+    // SAFETY: `list` holds at least one free block of this class, linked through the first word.
+    bin.alloc = unsafe { list.cast::<*mut u8>().read() };
+    NonNull::new(list)
 }
 
-/// Pushes a freed block of `class` on this thread's cache; [`dealloc_slow`] flushes the colder half of
-/// a full bin, or frees under the lock when the cache cannot take the block.
+/// Pushes a freed block of `class` on this thread's cache; [`dealloc_slow`] moves a full free list on,
+/// or frees under the lock when the cache cannot take the block.
 ///
 /// # Safety
 /// `block` is a live block of the allocator that owns `owner` and `heap`, handed out for `layout`, whose
-/// class is `class`, and no longer used by the caller.
+/// class is `class` (`< NUM_POOL_CLASSES`), and no longer used by the caller.
 #[inline(always)]
 pub(crate) unsafe fn dealloc(
     owner: &Owner,
@@ -426,6 +495,7 @@ pub(crate) unsafe fn dealloc(
     class: usize,
     layout: Layout,
 ) {
+    debug_assert!(class < NUM_POOL_CLASSES);
     // The caller's pointer may carry a tag that covers only its own bytes (a `Box<T>`'s): the block is
     // stored and handed out again, so take the heap's provenance back (exposed for every arena, see
     // `pool::pool_of`). A no-op at run time.
@@ -435,11 +505,11 @@ pub(crate) unsafe fn dealloc(
     // SAFETY: as in `alloc`; the block is ours now, at least a pointer wide and aligned.
     unsafe {
         if (*c).token == token {
-            let bin = &mut (*c).bins[class];
-            if bin.count + 1 < limit(class) {
-                block.cast::<*mut u8>().write(bin.head);
-                bin.head = block;
-                bin.count += 1;
+            let bin = (*c).bins.get_unchecked_mut(class);
+            if bin.room != 0 {
+                bin.room -= 1;
+                block.cast::<*mut u8>().write(bin.free);
+                bin.free = block;
                 return;
             }
         }
@@ -470,44 +540,36 @@ unsafe fn dealloc_slow(
         return;
     }
     let bin = &mut c.bins[class];
-    // SAFETY: the block is ours now, at least a pointer wide and aligned.
-    unsafe { block.cast::<*mut u8>().write(bin.head) };
-    bin.head = block;
-    bin.count += 1;
-    flush_half(bin, heap, class);
-}
-
-/// Gives the colder half of a full bin back to the heap under one lock.
-#[cold]
-#[inline(never)]
-fn flush_half(bin: &mut Bin, heap: &Lock<Heap>, class: usize) {
-    let keep = limit(class) / 2;
-    let mut last = bin.head;
-    // SAFETY: the bin holds `count > keep` well-formed entries; we cut the list after the `keep`-th.
-    let cold = unsafe {
-        for _ in 1..keep {
-            last = last.cast::<*mut u8>().read();
-        }
-        let cold = last.cast::<*mut u8>().read();
-        last.cast::<*mut u8>().write(ptr::null_mut());
-        cold
-    };
-    let n = bin.count - keep;
-    bin.count = keep;
-    {
-        let mut o = ORPHANS.lock();
-        let k = o.nbatches[class] as usize;
-        if k < MAX_BATCHES {
-            o.batches[class][k] = (cold, n);
-            o.nbatches[class] += 1;
-            return;
+    if !bin.free.is_null() {
+        // `room == 0`: the free list is a whole batch (the bin's invariant).
+        let full = core::mem::replace(&mut bin.free, ptr::null_mut());
+        if bin.alloc.is_null() {
+            bin.alloc = full;
+        } else {
+            flush_batch(full, heap, class);
         }
     }
+    // SAFETY: the block is ours now, at least a pointer wide and aligned.
+    unsafe { block.cast::<*mut u8>().write(ptr::null_mut()) };
+    bin.free = block;
+    bin.room = batch(class) - 1;
+}
+
+/// Moves a whole batch onto the transfer cache, or to the heap under its lock when the transfer cache is
+/// at its budget (with the orphans, if any).
+#[cold]
+#[inline(never)]
+fn flush_batch(list: *mut u8, heap: &Lock<Heap>, class: usize) {
+    // SAFETY: `list` is a whole batch of free blocks of `class` of the primary's heap (a bin's full free
+    // list: only the primary's caches get here), now owned by nobody else.
+    let Err(list) = (unsafe { CENTRAL.lock().push_batch(class, list) }) else {
+        return;
+    };
     let orphans = take_orphans();
     let mut h = heap.lock();
-    // SAFETY: the cold half and the orphans are free blocks of this heap that nobody uses.
+    // SAFETY: the batch and the orphans are free blocks of this heap that nobody uses.
     unsafe {
-        give_back(&mut h, cold);
+        give_back(&mut h, list);
         give_back(&mut h, orphans);
     }
 }
@@ -519,9 +581,9 @@ fn take_orphans() -> *mut u8 {
     if !ORPHANS_PENDING.load(Ordering::Relaxed) {
         return ptr::null_mut();
     }
-    let mut o = ORPHANS.lock();
+    let mut o = CENTRAL.lock();
     ORPHANS_PENDING.store(false, Ordering::Relaxed);
-    core::mem::replace(&mut o.list, ptr::null_mut())
+    core::mem::replace(&mut o.orphans, ptr::null_mut())
 }
 
 /// Frees every block of a list into the heap.
@@ -549,12 +611,12 @@ pub(crate) fn flush(owner: &Owner, heap: &Lock<Heap>) {
     // SAFETY: as in `alloc`.
     let c = unsafe { &mut *CACHE.with(UnsafeCell::get) };
     let mine = if c.token == token {
-        c.take_all().0
+        c.take_all()
     } else {
         ptr::null_mut()
     };
-    let orphans = {
-        let mut o = ORPHANS.lock();
+    let central = {
+        let mut o = CENTRAL.lock();
         ORPHANS_PENDING.store(false, Ordering::Relaxed);
         if o.primary == token {
             o.take_all()
@@ -566,6 +628,6 @@ pub(crate) fn flush(owner: &Owner, heap: &Lock<Heap>) {
     // SAFETY: both lists hold free blocks of this heap that nobody uses.
     unsafe {
         give_back(&mut h, mine);
-        give_back(&mut h, orphans);
+        give_back(&mut h, central);
     }
 }
