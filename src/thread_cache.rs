@@ -11,7 +11,7 @@
 //! store of the `dealloc` just before it (no store-to-load chain through one list head), and a full free
 //! list leaves as a whole in O(1), with no walk to cut it.
 //!
-//! Only when the alloc list is empty or the free list holds a whole *batch* (per class, about 4 KiB worth)
+//! Only when the alloc list is empty or the free list holds a whole *batch* (per class, 2–8 KiB worth)
 //! does the thread do more: an empty alloc list first takes the free list (still thread-local); then a
 //! refill takes a whole batch from the central *transfer cache* (a per-class stack of batches, O(1) under
 //! a short lock), and only when that is empty does it take the heap lock, where [`Heap::alloc_batch`] takes
@@ -89,15 +89,15 @@ static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(2);
 pub(crate) const TRANSFER_BYTES: usize = 8 << 20;
 
 /// Blocks per batch, per class: the length at which a free list moves on, what a refill from the heap
-/// takes at most, and the size of every batch on the transfer cache. For small classes about 4 KiB worth,
-/// between 8 and 64 blocks; for medium ones about 8 KiB worth, between 2 and 8. A thread holds at most two
+/// takes at most, and the size of every batch on the transfer cache. For small classes about 2 KiB worth,
+/// between 4 and 64 blocks; for medium ones about 8 KiB worth, between 2 and 8. A thread holds at most two
 /// batches per class (its alloc and free lists).
 const BATCH: [u32; NUM_POOL_CLASSES] = {
     let mut t = [0; NUM_POOL_CLASSES];
     let mut c = 0;
     while c < NUM_POOL_CLASSES {
         let (budget, min, max) = if c < NUM_CLASSES {
-            (4096, 8, 64)
+            (2048, 4, 64)
         } else {
             (8192, 2, 8)
         };
