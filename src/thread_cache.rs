@@ -11,16 +11,16 @@
 //! store of the `dealloc` just before it (no store-to-load chain through one list head), and a full free
 //! list leaves as a whole in O(1), with no walk to cut it.
 //!
-//! Only when the alloc list is empty or the free list holds a whole *batch* (up to 2 KiB of a small
-//! class, 8 KiB of a medium one) does the thread do more: an empty alloc list first takes the free list
-//! (still thread-local); then a refill takes a whole batch from the central *transfer cache* (a per-class stack of batches, O(1) under
-//! a short lock), and only when that is empty does it take the heap lock, where [`Heap::alloc_batch`] takes
-//! runs of blocks per pool visit. A full free list becomes the alloc list if that is empty, else a batch on
-//! the transfer cache; only when the transfer cache holds [`TRANSFER_BYTES`] does a batch go back to the
-//! heap. So a thread that frees a big structure and builds another one (binary trees, a parsed document)
-//! moves its blocks in batches of dozens through O(1) steps, and threads that free each other's blocks do
-//! not meet per free: a freed block lands in the freeing thread's cache (any thread may hold any block of
-//! a class), and whole batches travel between threads.
+//! Only when the alloc list is empty or the free list holds a whole *batch* (up to 2 KiB of a small class, 8
+//! KiB of a medium one) does the thread do more: an empty alloc list first takes the free list (still
+//! thread-local); then a refill takes a whole batch from the central *transfer cache* (a per-class stack of
+//! batches, O(1) under a short lock), and only when that is empty does it take the heap lock, where
+//! [`Heap::alloc_batch`] takes runs of blocks per pool visit. A full free list becomes the alloc list if that
+//! is empty, else a batch on the transfer cache; only when the transfer cache holds [`TRANSFER_BYTES`] does a
+//! batch go back to the heap. So a thread that frees a big structure and builds another one (binary trees, a
+//! parsed document) moves its blocks in batches of dozens through O(1) steps, and threads that free each
+//! other's blocks do not meet per free: a freed block lands in the freeing thread's cache (any thread may
+//! hold any block of a class), and whole batches travel between threads.
 //!
 //! A class a thread has not used much is refilled from the heap a few blocks at a time (doubling up to a
 //! batch), so a class used once touches one page rather than a batch's worth.
