@@ -11,8 +11,8 @@
 //! store of the `dealloc` just before it (no store-to-load chain through one list head), and a full free
 //! list leaves as a whole in O(1), with no walk to cut it.
 //!
-//! Only when the alloc list is empty or the free list holds a whole *batch* (up to 2 KiB of a small class, 8
-//! KiB of a medium one) does the thread do more: an empty alloc list first takes the free list (still
+//! Only when the alloc list is empty or the free list holds a whole *batch* (up to 2 KiB of a small class,
+//! 8 KiB of a medium one) does the thread do more: an empty alloc list first takes the free list (still
 //! thread-local); then a refill takes a whole batch from the central *transfer cache* (a per-class stack of
 //! batches, O(1) under a short lock), and only when that is empty does it take the heap lock, where
 //! [`Heap::alloc_batch`] takes runs of blocks per pool visit. A full free list becomes the alloc list if that
