@@ -1,9 +1,11 @@
-//! The driver: `cargo run --release -p poolgc-bench [-- --quick] [--runs N] [--alloc a,b] [--workload w,v]`.
+//! The driver: `cargo run --release -p poolgc-bench [-- --quick] [--runs N] [--alloc a,b] [--workload w,v]
+//! [--threads 1,2,4]`.
 //!
 //! Builds the `ga_<allocator>` binaries, runs every workload under every allocator as separate processes
 //! (`--runs` rounds, default 5; allocators interleaved within a round so that machine noise spreads
 //! evenly), takes medians, runs the in-process static-region comparison, and prints markdown tables plus
-//! the targets checked against this run's numbers.
+//! the targets checked against this run's numbers. With `--threads`, it also runs the thread-scaling
+//! workload (`threads-N`) at each given thread count and prints a throughput table.
 
 use poolgc_bench::workloads::WORKLOADS;
 use std::collections::HashMap;
@@ -38,6 +40,8 @@ struct Opts {
     runs: usize,
     allocs: Vec<&'static str>,
     workloads: Vec<&'static str>,
+    /// Thread counts for the scaling table (empty: no scaling table).
+    threads: Vec<usize>,
 }
 
 fn list_arg(args: &[String], flag: &str) -> Option<Vec<String>> {
@@ -67,11 +71,15 @@ fn opts() -> Opts {
             .collect(),
         None => WORKLOADS.iter().map(|w| w.0).collect(),
     };
+    let threads = list_arg(&args, "--threads")
+        .map(|v| v.iter().filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default();
     Opts {
         quick,
         runs,
         allocs,
         workloads,
+        threads,
     }
 }
 
@@ -217,6 +225,7 @@ fn main() {
             }
         }
     }
+    let scaling = run_scaling(&o, &dir, limit);
     let static_out = run_child(
         &dir.join("static_region"),
         &[
@@ -239,8 +248,70 @@ fn main() {
         o.runs
     );
     print_tables(&o, &cells);
+    print_scaling(&o, &scaling);
     let statics = print_static(&static_out);
     print_targets(&o, &cells, &statics);
+}
+
+/// Runs `threads-N` for every `--threads` count and allocator, `--runs` rounds, allocators interleaved;
+/// returns the throughputs (million pairs/s) per (threads, allocator).
+fn run_scaling(o: &Opts, dir: &Path, limit: Duration) -> HashMap<(usize, &'static str), Vec<f64>> {
+    let mut out: HashMap<(usize, &'static str), Vec<f64>> = HashMap::new();
+    for _ in 0..o.runs {
+        for &n in &o.threads {
+            for &a in &o.allocs {
+                let w = format!("threads-{n}");
+                let mut args = vec![w.as_str()];
+                if o.quick {
+                    args.push("--quick");
+                }
+                let v = run_child(&dir.join(format!("ga_{a}")), &args, limit)
+                    .and_then(|s| s.split_whitespace().next()?.parse().ok());
+                if let Some(v) = v {
+                    out.entry((n, a)).or_default().push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn print_scaling(o: &Opts, runs: &HashMap<(usize, &'static str), Vec<f64>>) {
+    if o.threads.is_empty() {
+        return;
+    }
+    println!("\n## Thread scaling (million free+alloc pairs/s in all threads, median; in brackets: poolgc's / that allocator's)\n");
+    println!(
+        "Each of N threads replaces blocks of 16–256 B in its own ring of 1,024 (`threads-N`).\n"
+    );
+    print!("| allocator |");
+    for n in &o.threads {
+        print!(" {n} thread{} |", if *n == 1 { "" } else { "s" });
+    }
+    print!("\n|---|");
+    for _ in &o.threads {
+        print!("---:|");
+    }
+    println!();
+    for &a in &o.allocs {
+        print!("| {} |", col(a));
+        for &n in &o.threads {
+            let m = runs
+                .get(&(n, a))
+                .filter(|v| !v.is_empty())
+                .map(|v| median(v));
+            let base = runs
+                .get(&(n, "poolgc"))
+                .filter(|v| !v.is_empty())
+                .map(|v| median(v));
+            match (m, base) {
+                (Some(m), Some(b)) if a != "poolgc" => print!(" {m:.1} ({:.2}) |", b / m),
+                (Some(m), _) => print!(" {m:.1} |"),
+                _ => print!(" timeout/failed |"),
+            }
+        }
+        println!();
+    }
 }
 
 fn col(a: &str) -> &'static str {

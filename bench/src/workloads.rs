@@ -54,6 +54,8 @@ pub const WORKLOADS: &[(&str, &str)] = &[
 ];
 
 /// Runs workload `name` once; returns its measured value and unit (`ms`, or `ns` per pair for ring32).
+/// Besides [`WORKLOADS`], `threads-N` is the thread-scaling workload: `N` threads, each replacing blocks of
+/// 16–256 B in its own ring (see [`threads`]); its value is the total throughput in million pairs/s.
 pub fn run(name: &str, quick: bool) -> Option<(f64, &'static str)> {
     let s = if quick { 1 } else { 8 };
     let t = Instant::now();
@@ -93,7 +95,19 @@ pub fn run(name: &str, quick: bool) -> Option<(f64, &'static str)> {
             ring32(pairs);
             Some((ms(t) * 1e6 / pairs as f64, "ns/pair"))
         }
-        _ => None,
+        _ => {
+            let n: usize = name
+                .strip_prefix("threads-")?
+                .parse()
+                .ok()
+                .filter(|&n| n > 0)?;
+            let pairs = if quick { 200_000 } else { 2_000_000 };
+            threads(n, pairs);
+            Some((
+                (n * pairs) as f64 / t.elapsed().as_secs_f64() / 1e6,
+                "Mpairs/s",
+            ))
+        }
     }
 }
 
@@ -273,4 +287,27 @@ fn ring32(pairs: usize) {
         ring[slot] = black_box(Box::new([i as u64; 4]));
     }
     black_box(&ring);
+}
+
+/// `n` threads, each freeing and allocating `pairs` blocks of 16–256 B in its own ring of 1,024: the
+/// allocator's throughput when every thread allocates at once (a single-lock allocator serialises them).
+fn threads(n: usize, pairs: usize) {
+    let hs: Vec<_> = (0..n)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut rng = Rng(0x5eed_7000 + t as u64);
+                let mut ring: Vec<Box<[u8]>> = (0..1024)
+                    .map(|_| vec![0u8; 16 + rng.below(241)].into_boxed_slice())
+                    .collect();
+                for i in 0..pairs {
+                    let len = 16 + rng.below(241);
+                    ring[i & 1023] = black_box(vec![i as u8; len].into_boxed_slice());
+                }
+                black_box(&ring);
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().expect("worker");
+    }
 }
