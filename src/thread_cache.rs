@@ -14,7 +14,7 @@
 //! Only when the alloc list is empty or the free list holds a whole *batch* (up to 2 KiB of a small class,
 //! 8 KiB of a medium one) does the thread do more: an empty alloc list first takes the free list (still
 //! thread-local); then a refill takes a whole batch from the central *transfer cache* (a per-class stack of
-//! batches, O(1) under a short lock), and only when that is empty does it take the heap lock, where
+//! batches, O(1) under a short per-class lock), and only when that is empty does it take the heap lock, where
 //! [`Heap::alloc_batch`] takes runs of blocks per pool visit. A full free list becomes the alloc list if that
 //! is empty, else a batch on the transfer cache; only when the transfer cache holds [`TRANSFER_BYTES`] does a
 //! batch go back to the heap. So a thread that frees a big structure and builds another one (binary trees, a
@@ -125,79 +125,98 @@ fn batch(class: usize) -> u32 {
     BATCH[class]
 }
 
-/// The process-wide part, behind [`CENTRAL`]: which token is primary, blocks left by threads that exited,
-/// and the transfer cache.
+/// The process-wide part, behind [`CENTRAL`]: which token is primary, and blocks left by threads that
+/// exited. (The transfer cache has a lock per class: [`BATCHES`].)
 struct Central {
     /// Token of the primary allocator, or [`UNCLAIMED`].
     primary: usize,
     /// Blocks of the primary left by exited threads, of any class, linked through their first word.
     orphans: *mut u8,
-    /// Per class, a stack of whole batches of [`BATCH`]`[class]` blocks: each batch is a null-terminated
-    /// list through the blocks' first word, and its first block's second word links the next batch.
-    batches: [*mut u8; NUM_POOL_CLASSES],
-    /// Bytes in `batches`, at most [`TRANSFER_BYTES`].
-    held: usize,
 }
 
 impl Central {
-    /// Forgets everything (the primary is gone, or a new one starts).
+    /// Forgets everything, the transfer cache included (the primary is gone, or a new one starts).
     fn clear(&mut self) {
         self.orphans = ptr::null_mut();
-        self.batches = [ptr::null_mut(); NUM_POOL_CLASSES];
-        self.held = 0;
-    }
-
-    /// Pops a batch of `class`, if there is one.
-    fn pop_batch(&mut self, class: usize) -> Option<*mut u8> {
-        let b = self.batches[class];
-        if b.is_null() {
-            return None;
+        for stack in &BATCHES {
+            stack.0.lock().0 = ptr::null_mut();
         }
-        // SAFETY: `b` heads a batch on the stack; its second word links the next batch.
-        self.batches[class] = unsafe { b.cast::<*mut u8>().add(1).read() };
-        self.held -= batch(class) as usize * block_size(class);
-        Some(b)
-    }
-
-    /// Pushes a whole batch of `class` if the budget allows; gives it back otherwise.
-    ///
-    /// # Safety
-    /// `list` is a null-terminated list of exactly [`BATCH`]`[class]` free blocks of `class` of the
-    /// primary's heap that nobody else uses.
-    unsafe fn push_batch(&mut self, class: usize, list: *mut u8) -> Result<(), *mut u8> {
-        let bytes = batch(class) as usize * block_size(class);
-        if self.held + bytes > TRANSFER_BYTES {
-            return Err(list);
-        }
-        // SAFETY: the first block is ours and at least two words long (asserted above).
-        unsafe { list.cast::<*mut u8>().add(1).write(self.batches[class]) };
-        self.batches[class] = list;
-        self.held += bytes;
-        Ok(())
-    }
-
-    /// Takes every block held centrally (orphans and batches) as one list.
-    fn take_all(&mut self) -> *mut u8 {
-        let mut all = core::mem::replace(&mut self.orphans, ptr::null_mut());
-        for class in 0..NUM_POOL_CLASSES {
-            while let Some(b) = self.pop_batch(class) {
-                // SAFETY: a batch is a well-formed list of free blocks owned by this structure.
-                unsafe { append(b, all) };
-                all = b;
-            }
-        }
-        all
+        HELD.store(0, Ordering::Relaxed);
     }
 }
-// SAFETY: the lists' blocks are owned by whoever holds the lock.
+// SAFETY: the orphans are owned by whoever holds the lock.
 unsafe impl Send for Central {}
 
 static CENTRAL: Lock<Central> = Lock::new(Central {
     primary: UNCLAIMED,
     orphans: ptr::null_mut(),
-    batches: [ptr::null_mut(); NUM_POOL_CLASSES],
-    held: 0,
 });
+
+/// Head of one class's stack of whole batches of [`BATCHES`]`[class]` blocks: each batch is a
+/// null-terminated list through the blocks' first word, and its first block's second word links the next
+/// batch.
+struct Stack(*mut u8);
+// SAFETY: the batches are owned by whoever holds the lock.
+unsafe impl Send for Stack {}
+
+/// One class's part of the transfer cache, on a cache line of its own: threads moving batches of
+/// different classes neither wait for each other nor share a line.
+#[repr(align(64))]
+struct ClassBatches(Lock<Stack>);
+
+/// The transfer cache: per class, a stack of whole batches.
+static BATCHES: [ClassBatches; NUM_POOL_CLASSES] =
+    [const { ClassBatches(Lock::new(Stack(ptr::null_mut()))) }; NUM_POOL_CLASSES];
+/// Bytes in [`BATCHES`], at most [`TRANSFER_BYTES`] (reserved before a push, released after a pop).
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// Pops a batch of `class` from the transfer cache, if there is one.
+fn pop_batch(class: usize) -> Option<*mut u8> {
+    let b = {
+        let mut stack = BATCHES[class].0.lock();
+        let b = stack.0;
+        if b.is_null() {
+            return None;
+        }
+        // SAFETY: `b` heads a batch on the stack; its second word links the next batch.
+        stack.0 = unsafe { b.cast::<*mut u8>().add(1).read() };
+        b
+    };
+    HELD.fetch_sub(batch(class) as usize * block_size(class), Ordering::Relaxed);
+    Some(b)
+}
+
+/// Pushes a whole batch of `class` on the transfer cache if the budget allows; hands it back otherwise.
+///
+/// # Safety
+/// `list` is a null-terminated list of exactly [`BATCH`]`[class]` free blocks of `class` of the primary's
+/// heap that nobody else uses.
+unsafe fn push_batch(class: usize, list: *mut u8) -> Result<(), *mut u8> {
+    let bytes = batch(class) as usize * block_size(class);
+    if HELD.fetch_add(bytes, Ordering::Relaxed) + bytes > TRANSFER_BYTES {
+        HELD.fetch_sub(bytes, Ordering::Relaxed);
+        return Err(list);
+    }
+    let mut stack = BATCHES[class].0.lock();
+    // SAFETY: the first block is ours and at least two words long (asserted above).
+    unsafe { list.cast::<*mut u8>().add(1).write(stack.0) };
+    stack.0 = list;
+    Ok(())
+}
+
+/// Takes every batch off the transfer cache as one list.
+fn take_batches() -> *mut u8 {
+    let mut all = ptr::null_mut();
+    for class in 0..NUM_POOL_CLASSES {
+        while let Some(b) = pop_batch(class) {
+            // SAFETY: a batch is a well-formed list of free blocks, now ours.
+            unsafe { append(b, all) };
+            all = b;
+        }
+    }
+    all
+}
+
 /// Hint that `CENTRAL.orphans` is non-empty (checked without the lock on the slow paths).
 static ORPHANS_PENDING: AtomicBool = AtomicBool::new(false);
 
@@ -449,17 +468,7 @@ fn alloc_slow(owner: &Owner, heap: &Lock<Heap>, class: usize, layout: Layout) ->
 #[inline(never)]
 fn refill(bin: &mut Bin, heap: &Lock<Heap>, class: usize) -> Option<NonNull<u8>> {
     debug_assert!(bin.alloc.is_null() && bin.free.is_null());
-    let (batch_list, orphans) = {
-        let mut o = CENTRAL.lock();
-        let b = o.pop_batch(class);
-        let orphans = if ORPHANS_PENDING.load(Ordering::Relaxed) {
-            ORPHANS_PENDING.store(false, Ordering::Relaxed);
-            core::mem::replace(&mut o.orphans, ptr::null_mut())
-        } else {
-            ptr::null_mut()
-        };
-        (b, orphans)
-    };
+    let (batch_list, orphans) = { (pop_batch(class), take_orphans()) };
     if !orphans.is_null() {
         // SAFETY: the orphans are blocks of this heap (the primary's), no longer used by anyone.
         unsafe { give_back(&mut heap.lock(), orphans) };
@@ -562,7 +571,7 @@ unsafe fn dealloc_slow(
 fn flush_batch(list: *mut u8, heap: &Lock<Heap>, class: usize) {
     // SAFETY: `list` is a whole batch of free blocks of `class` of the primary's heap (a bin's full free
     // list: only the primary's caches get here), now owned by nobody else.
-    let Err(list) = (unsafe { CENTRAL.lock().push_batch(class, list) }) else {
+    let Err(list) = (unsafe { push_batch(class, list) }) else {
         return;
     };
     let orphans = take_orphans();
@@ -615,19 +624,24 @@ pub(crate) fn flush(owner: &Owner, heap: &Lock<Heap>) {
     } else {
         ptr::null_mut()
     };
-    let central = {
+    let (orphans, batches) = {
         let mut o = CENTRAL.lock();
-        ORPHANS_PENDING.store(false, Ordering::Relaxed);
         if o.primary == token {
-            o.take_all()
+            ORPHANS_PENDING.store(false, Ordering::Relaxed);
+            // The transfer cache is taken under the central lock, so that no claim clears it meanwhile.
+            (
+                core::mem::replace(&mut o.orphans, ptr::null_mut()),
+                take_batches(),
+            )
         } else {
-            ptr::null_mut()
+            (ptr::null_mut(), ptr::null_mut())
         }
     };
     let mut h = heap.lock();
-    // SAFETY: both lists hold free blocks of this heap that nobody uses.
+    // SAFETY: the lists hold free blocks of this heap that nobody uses.
     unsafe {
         give_back(&mut h, mine);
-        give_back(&mut h, central);
+        give_back(&mut h, orphans);
+        give_back(&mut h, batches);
     }
 }
