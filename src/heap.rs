@@ -29,6 +29,9 @@ mod batch;
 mod check;
 pub use check::{BlockState, HeapError};
 
+/// Fewest wholly free arenas a heap growing from the OS keeps (see [`Heap::max_spares`]).
+pub(crate) const MIN_SPARES: usize = 4;
+
 /// Running totals kept on every operation (the rest of [`Stats`] is computed by walking the arenas).
 #[derive(Clone, Copy)]
 struct Counters {
@@ -240,16 +243,35 @@ impl Heap {
         }
     }
 
-    /// Gives the spare arena (the one wholly free arena kept against thrashing) back to its source, and
-    /// unmaps the large-block cache (freed OS mappings kept for reuse). Returns the bytes released.
+    /// Gives the spare arenas (wholly free arenas kept against thrashing, see
+    /// [`max_spares`](Heap::max_spares)) back to their sources, and unmaps the large-block cache (freed OS
+    /// mappings kept for reuse). Returns the bytes released.
     pub fn trim(&mut self) -> usize {
-        let cached = self.sources.trim_cache();
-        cached
-            + match self.arenas.take_spare() {
-                // SAFETY: `take_spare` removed a wholly free arena from every list.
-                Some(a) => unsafe { self.release_arena(a) },
-                None => 0,
-            }
+        self.sources.trim_cache() + self.release_spares()
+    }
+
+    /// Gives every spare arena back to its source; returns the bytes released.
+    fn release_spares(&mut self) -> usize {
+        let mut released = 0;
+        while let Some(a) = self.arenas.take_spare() {
+            // SAFETY: `take_spare` removed a wholly free arena from every list.
+            released += unsafe { self.release_arena(a) };
+        }
+        released
+    }
+
+    /// How many wholly free arenas the heap keeps instead of giving them back: growing from the OS, up to
+    /// half the most arenas it has ever held (at least 4), so that a program that builds and
+    /// drops a large structure again and again does not unmap and page-fault that memory every time
+    /// (pymalloc keeps one); over regions, one (a free arena there is room a large request may need, and
+    /// holding it saves no page faults). Peak memory does not grow: spares are used before a new arena is
+    /// taken. [`trim`](Heap::trim) gives them all back.
+    pub fn max_spares(&self) -> usize {
+        if self.sources.use_os {
+            (self.counters.arenas_highwater / 2).max(MIN_SPARES)
+        } else {
+            1
+        }
     }
 
     // ---- small blocks -------------------------------------------------------------------------------
@@ -350,7 +372,8 @@ impl Heap {
             if !was_full {
                 self.unlink_used(pool, class);
             }
-            if let Some(a) = self.arenas.return_pool(pool) {
+            let max = self.max_spares();
+            if let Some(a) = self.arenas.return_pool(pool, max) {
                 self.release_arena(a);
             }
         }
@@ -460,7 +483,16 @@ impl Heap {
     #[cold]
     #[inline(never)]
     fn alloc_large(&mut self, layout: Layout) -> Option<(NonNull<u8>, bool)> {
-        let r = large::alloc(&mut self.sources, layout)?;
+        let r = match large::alloc(&mut self.sources, layout) {
+            Some(r) => r,
+            None => {
+                // Memory held for reuse (spare arenas, cached mappings) must not make a request fail.
+                if self.release_spares() + self.sources.trim_cache() == 0 {
+                    return None;
+                }
+                large::alloc(&mut self.sources, layout)?
+            }
+        };
         let c = &mut self.counters;
         c.allocations += 1;
         c.large_blocks += 1;
