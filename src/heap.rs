@@ -244,10 +244,11 @@ impl Heap {
     }
 
     /// Gives the spare arenas (wholly free arenas kept against thrashing, see
-    /// [`max_spares`](Heap::max_spares)) back to their sources, and unmaps the large-block cache (freed OS
-    /// mappings kept for reuse). Returns the bytes released.
+    /// [`max_spares`](Heap::max_spares)) back to their sources, the binned large region blocks back to
+    /// their regions' first-fit allocator, and unmaps the large-block cache (freed OS mappings kept for
+    /// reuse). Returns the bytes released.
     pub fn trim(&mut self) -> usize {
-        self.sources.trim_cache() + self.release_spares()
+        self.sources.flush_bins() + self.sources.trim_cache() + self.release_spares()
     }
 
     /// Gives every spare arena back to its source; returns the bytes released.

@@ -148,6 +148,9 @@ impl Heap {
         if spares != self.arenas.spares {
             return fail("spare count disagrees with the wholly free arenas", spares);
         }
+        if let Err(addr) = self.sources.check_bins() {
+            return fail("binned large block outside its region or miscounted", addr);
+        }
         let c = &self.counters;
         if small_bytes + c.large_bytes != c.bytes_in_use {
             return fail("bytes_in_use disagrees with the pools and large blocks", 0);
