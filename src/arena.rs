@@ -68,8 +68,9 @@ pub(crate) struct Arenas {
     pub all: *mut ArenaHeader,
     /// Arenas now held.
     pub count: usize,
-    /// The one wholly free arena kept against thrashing, if any.
-    pub spare: *mut ArenaHeader,
+    /// Wholly free arenas held (kept against map/fault thrashing; see `Heap::max_spares`). They sit in the
+    /// buckets like any arena with free pools, in the emptiest ones, so they are used last.
+    pub spares: usize,
 }
 
 impl Arenas {
@@ -79,7 +80,7 @@ impl Arenas {
             nonempty: 0,
             all: ptr::null_mut(),
             count: 0,
-            spare: ptr::null_mut(),
+            spares: 0,
         }
     }
 
@@ -112,6 +113,7 @@ impl Arenas {
             }
             self.all = a;
             self.count += 1;
+            self.spares += 1; // wholly free until its first pool is taken
             self.push_bucket(a);
         }
         a
@@ -149,8 +151,8 @@ impl Arenas {
                     (*a).fresh,
                 )
             };
-            if a == self.spare {
-                self.spare = ptr::null_mut();
+            if (*a).nfree == (*a).ntotal {
+                self.spares -= 1;
             }
             self.unlink_bucket(a);
             (*a).nfree -= 1;
@@ -162,12 +164,16 @@ impl Arenas {
     }
 
     /// Gives an empty pool back to its arena. Returns the arena if it became wholly free and should be
-    /// released to its source (it has then been removed from every list); the first wholly free arena is
-    /// kept instead as the spare.
+    /// released to its source (it has then been removed from every list); while fewer than `max_spares`
+    /// wholly free arenas are held, it is kept instead as a spare.
     ///
     /// # Safety
     /// `pool` is an initialised pool of a live arena, with no block in use, on no used list.
-    pub unsafe fn return_pool(&mut self, pool: *mut PoolHeader) -> Option<*mut ArenaHeader> {
+    pub unsafe fn return_pool(
+        &mut self,
+        pool: *mut PoolHeader,
+        max_spares: usize,
+    ) -> Option<*mut ArenaHeader> {
         // SAFETY: the pool header and its arena header are live.
         unsafe {
             let a = (*pool).arena.cast::<ArenaHeader>();
@@ -181,8 +187,8 @@ impl Arenas {
             if (*a).nfree < (*a).ntotal {
                 return None;
             }
-            if self.spare.is_null() {
-                self.spare = a;
+            if self.spares < max_spares {
+                self.spares += 1;
                 return None;
             }
             self.remove(a);
@@ -190,14 +196,25 @@ impl Arenas {
         }
     }
 
-    /// Removes the spare arena from the set and returns it, for release to its source.
+    /// Removes one spare (wholly free) arena from the set and returns it, for release to its source;
+    /// `None` when no spare is held. O(arenas): for `trim` and out-of-memory paths only.
     pub fn take_spare(&mut self) -> Option<*mut ArenaHeader> {
-        let a = core::mem::replace(&mut self.spare, ptr::null_mut());
-        if a.is_null() {
+        if self.spares == 0 {
             return None;
         }
-        // SAFETY: the spare is a live, wholly free arena on a bucket list.
-        unsafe { self.remove(a) };
+        let mut a = self.all;
+        // SAFETY: arenas on the all-list are live; `spares > 0` means one of them is wholly free (and on
+        // a bucket list, as every arena with a free pool is).
+        unsafe {
+            while !a.is_null() && (*a).nfree != (*a).ntotal {
+                a = (*a).all_next;
+            }
+            if a.is_null() {
+                return None;
+            }
+            self.spares -= 1;
+            self.remove(a);
+        }
         Some(a)
     }
 

@@ -8,10 +8,7 @@ use core::ptr::{self, NonNull};
 
 use crate::config::Config;
 use crate::heap::{Heap, HeapError};
-#[cfg(all(feature = "std", not(loom)))]
-use crate::size_class::{
-    class_of, effective_size, is_small, medium_class_of, ALIGNMENT, SMALL_MAX,
-};
+use crate::size_class::pool_class_of;
 use crate::source::RegionError;
 use crate::stats::Stats;
 use crate::sync::Lock;
@@ -52,10 +49,11 @@ pub struct PoolAlloc {
     heap: Lock<Heap>,
     #[cfg(all(feature = "std", not(loom)))]
     cache: thread_cache::Owner,
-    /// The heap's medium-class bound (fixed by the geometry), so that the fast path finds a class
-    /// without the lock.
-    #[cfg(all(feature = "std", not(loom)))]
+    /// The heap's medium-class bound (fixed by the geometry), so that a layout's class is found before
+    /// the lock is taken (or, with thread caches, without it).
     pool_max: usize,
+    /// `pool_size - 1` of the heap's geometry: a freed block's pool header is prefetched before the lock.
+    pool_mask: usize,
 }
 
 impl PoolAlloc {
@@ -84,8 +82,8 @@ impl PoolAlloc {
             heap: Lock::new(Heap::new(config)),
             #[cfg(all(feature = "std", not(loom)))]
             cache: thread_cache::Owner::new(false),
-            #[cfg(all(feature = "std", not(loom)))]
             pool_max: crate::heap::pool_max(config),
+            pool_mask: config.pool_size() - 1,
         }
     }
 
@@ -96,8 +94,8 @@ impl PoolAlloc {
             heap: Lock::new(Heap::empty(config)),
             #[cfg(all(feature = "std", not(loom)))]
             cache: thread_cache::Owner::new(false),
-            #[cfg(all(feature = "std", not(loom)))]
             pool_max: crate::heap::pool_max(config),
+            pool_mask: config.pool_size() - 1,
         }
     }
 
@@ -133,6 +131,8 @@ impl PoolAlloc {
             cache: thread_cache::Owner::new(true),
             // SAFETY: as above (a plain `usize`).
             pool_max: unsafe { (*p).pool_max },
+            // SAFETY: as above (a plain `usize`).
+            pool_mask: unsafe { (*p).pool_mask },
         }
     }
 
@@ -157,29 +157,21 @@ impl PoolAlloc {
     }
 
     /// The pool class of a layout as the heap chooses it (`Heap::pool_class`), `None` for the large
-    /// path; computed with fewer instructions for the usual alignments (at most [`ALIGNMENT`], which every
-    /// class satisfies and whose rounding never crosses a class boundary).
+    /// path. Computed before the lock is taken, so that the critical section is only the pool work.
     #[inline(always)]
-    #[cfg(all(feature = "std", not(loom)))]
     fn pool_class(&self, layout: Layout) -> Option<usize> {
-        let size = layout.size();
-        if layout.align() <= ALIGNMENT {
-            if size <= SMALL_MAX {
-                return Some(size.saturating_sub(1) >> ALIGNMENT.trailing_zeros());
-            }
-            return (size <= self.pool_max).then(|| medium_class_of(size));
-        }
-        let e = effective_size(size, layout.align());
-        is_small(e).then(|| class_of(e))
+        pool_class_of(layout.size(), layout.align(), self.pool_max)
     }
 
     /// The locked path of `alloc` (the only one for an allocator without thread caches).
     #[inline]
     fn alloc_locked(&self, layout: Layout) -> *mut u8 {
-        self.heap
-            .lock()
-            .allocate(layout)
-            .map_or(ptr::null_mut(), NonNull::as_ptr)
+        let p = match self.pool_class(layout) {
+            // SAFETY: the class comes from `pool_class`, with the heap's own `pool_max`.
+            Some(class) => unsafe { self.heap.lock().alloc_class(class) },
+            None => self.heap.lock().alloc_large_block(layout),
+        };
+        p.map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
     /// [`Self::alloc_locked`] out of line (see `alloc`).
@@ -196,11 +188,20 @@ impl PoolAlloc {
     #[cfg_attr(all(feature = "std", not(loom)), inline(never))]
     #[cfg_attr(not(all(feature = "std", not(loom))), inline)]
     unsafe fn dealloc_locked(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: GlobalAlloc's contract: `ptr` came from this allocator with `layout` (hence non-null).
-        unsafe {
-            self.heap
-                .lock()
-                .deallocate(NonNull::new_unchecked(ptr), layout)
+        if self.pool_class(layout).is_some() {
+            crate::pool::prefetch(ptr.addr());
+            crate::pool::prefetch(ptr.addr() & !self.pool_mask);
+            // SAFETY: GlobalAlloc's contract: `ptr` is a live block of ours, and a pooled layout means it
+            // lives in one of the heap's pools.
+            unsafe { self.heap.lock().dealloc_small(ptr) }
+        } else {
+            // SAFETY: GlobalAlloc's contract: `ptr` came from this allocator with `layout` (hence non-null),
+            // and the layout is a large one.
+            unsafe {
+                self.heap
+                    .lock()
+                    .dealloc_large(NonNull::new_unchecked(ptr), layout)
+            }
         }
     }
 
@@ -259,6 +260,8 @@ impl PoolAlloc {
     pub fn with_config(config: Config) -> Self {
         PoolAlloc {
             heap: Lock::new(Heap::new(config)),
+            pool_max: crate::heap::pool_max(config),
+            pool_mask: config.pool_size() - 1,
         }
     }
 
@@ -267,6 +270,8 @@ impl PoolAlloc {
     pub fn empty_with_config(config: Config) -> Self {
         PoolAlloc {
             heap: Lock::new(Heap::empty(config)),
+            pool_max: crate::heap::pool_max(config),
+            pool_mask: config.pool_size() - 1,
         }
     }
 

@@ -20,8 +20,7 @@ use crate::config::Config;
 use crate::large;
 use crate::pool::{self, PoolHeader, POOL_HEADER};
 use crate::size_class::{
-    block_size, class_of, effective_size, is_small, medium_class_of, ALIGNMENT, MEDIUM_SIZE,
-    NUM_MEDIUM, NUM_POOL_CLASSES, SMALL_MAX,
+    block_size, effective_size, pool_class_of, MEDIUM_SIZE, NUM_MEDIUM, NUM_POOL_CLASSES, SMALL_MAX,
 };
 use crate::source::{RegionError, Sources};
 use crate::stats::Stats;
@@ -29,6 +28,9 @@ use crate::stats::Stats;
 mod batch;
 mod check;
 pub use check::{BlockState, HeapError};
+
+/// Fewest wholly free arenas a heap growing from the OS keeps (see [`Heap::max_spares`]).
+pub(crate) const MIN_SPARES: usize = 4;
 
 /// Running totals kept on every operation (the rest of [`Stats`] is computed by walking the arenas).
 #[derive(Clone, Copy)]
@@ -145,19 +147,13 @@ impl Heap {
     /// The pool class serving `layout`: its small class, or a medium class when it is larger than
     /// `SMALL_MAX`, not over-aligned, and fits this heap's medium pools; `None` for the large path.
     #[inline(always)]
-    fn pool_class(&self, layout: Layout) -> Option<usize> {
-        let e = effective_size(layout.size(), layout.align());
-        if is_small(e) {
-            Some(class_of(e))
-        } else if e <= self.pool_max && layout.align() <= ALIGNMENT {
-            Some(medium_class_of(e))
-        } else {
-            None
-        }
+    pub(crate) fn pool_class(&self, layout: Layout) -> Option<usize> {
+        pool_class_of(layout.size(), layout.align(), self.pool_max)
     }
 
     /// Whether blocks of `layout` come from the pools (small and medium classes) rather than the large
     /// path.
+    #[inline]
     pub fn is_pooled(&self, layout: Layout) -> bool {
         self.pool_class(layout).is_some()
     }
@@ -247,16 +243,36 @@ impl Heap {
         }
     }
 
-    /// Gives the spare arena (the one wholly free arena kept against thrashing) back to its source, and
-    /// unmaps the large-block cache (freed OS mappings kept for reuse). Returns the bytes released.
+    /// Gives the spare arenas (wholly free arenas kept against thrashing, see
+    /// [`max_spares`](Heap::max_spares)) back to their sources, the binned large region blocks back to
+    /// their regions' first-fit allocator, and unmaps the large-block cache (freed OS mappings kept for
+    /// reuse). Returns the bytes released.
     pub fn trim(&mut self) -> usize {
-        let cached = self.sources.trim_cache();
-        cached
-            + match self.arenas.take_spare() {
-                // SAFETY: `take_spare` removed a wholly free arena from every list.
-                Some(a) => unsafe { self.release_arena(a) },
-                None => 0,
-            }
+        self.sources.flush_bins() + self.sources.trim_cache() + self.release_spares()
+    }
+
+    /// Gives every spare arena back to its source; returns the bytes released.
+    fn release_spares(&mut self) -> usize {
+        let mut released = 0;
+        while let Some(a) = self.arenas.take_spare() {
+            // SAFETY: `take_spare` removed a wholly free arena from every list.
+            released += unsafe { self.release_arena(a) };
+        }
+        released
+    }
+
+    /// How many wholly free arenas the heap keeps instead of giving them back: growing from the OS, up to
+    /// half the most arenas it has ever held (at least 4), so that a program that builds and
+    /// drops a large structure again and again does not unmap and page-fault that memory every time
+    /// (pymalloc keeps one); over regions, one (a free arena there is room a large request may need, and
+    /// holding it saves no page faults). Peak memory does not grow: spares are used before a new arena is
+    /// taken. [`trim`](Heap::trim) gives them all back.
+    pub fn max_spares(&self) -> usize {
+        if self.sources.use_os {
+            (self.counters.arenas_highwater / 2).max(MIN_SPARES)
+        } else {
+            1
+        }
     }
 
     // ---- small blocks -------------------------------------------------------------------------------
@@ -272,10 +288,29 @@ impl Heap {
         unsafe { self.dealloc_small(block) }
     }
 
+    /// Allocates a block of pool class `class` (the lock-free part of the class choice done by the caller,
+    /// [`PoolAlloc`](crate::PoolAlloc), before it takes the lock).
+    ///
+    /// # Safety
+    /// `class` is what [`pool_class`](Heap::pool_class) returns for some layout on this heap.
+    #[inline(always)]
+    pub(crate) unsafe fn alloc_class(&mut self, class: usize) -> Option<NonNull<u8>> {
+        debug_assert!(class < NUM_POOL_CLASSES);
+        self.alloc_small(class).map(|(p, _)| p)
+    }
+
+    /// Allocates a block for a layout that [`pool_class`](Heap::pool_class) sends to the large path.
+    #[inline]
+    pub(crate) fn alloc_large_block(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        self.alloc_large(layout).map(|(p, _)| p)
+    }
+
     /// Takes a block of `class`; returns it and whether it is pristine zeroed OS memory.
     #[inline(always)]
     fn alloc_small(&mut self, class: usize) -> Option<(NonNull<u8>, bool)> {
-        let mut pool = self.used[class];
+        debug_assert!(class < NUM_POOL_CLASSES);
+        // SAFETY: every caller passes a class from `pool_class`, which is below NUM_POOL_CLASSES.
+        let mut pool = unsafe { *self.used.get_unchecked(class) };
         if pool.is_null() {
             pool = self.new_pool(class)?;
         }
@@ -283,7 +318,7 @@ impl Heap {
         let (block, pristine) = unsafe {
             let taken = pool::take_block(pool, class);
             if (*pool).in_use == (*pool).capacity {
-                self.unlink_used(pool, class);
+                self.pool_filled(pool, class);
             }
             taken
         };
@@ -293,23 +328,34 @@ impl Heap {
         Some((unsafe { NonNull::new_unchecked(block) }, pristine))
     }
 
-    /// Frees a small block.
+    /// Frees a pooled (small or medium) block, whatever layout it was last handed out with.
     ///
     /// # Safety
-    /// `block` is a live small block of this heap.
+    /// `block` is a live pooled block of this heap.
     #[inline(always)]
-    unsafe fn dealloc_small(&mut self, block: *mut u8) {
+    pub(crate) unsafe fn dealloc_small(&mut self, block: *mut u8) {
         // SAFETY: the block's pool is initialised and the block is handed out.
         unsafe {
             let pool = pool::pool_of(block, self.pool_mask);
             let was_full = (*pool).in_use == (*pool).capacity;
             pool::put_block(pool, block);
             self.counters.deallocations += 1;
-            self.counters.bytes_in_use -= block_size((*pool).class as usize);
+            self.counters.bytes_in_use -= (*pool).block_size as usize;
             if was_full || (*pool).in_use == 0 {
                 self.pool_changed_list(pool, was_full);
             }
         }
+    }
+
+    /// Cold part of a small allocation: the pool just became full, so it leaves its class's used list.
+    ///
+    /// # Safety
+    /// `pool` is on the used list of `class` and now full.
+    #[cold]
+    #[inline(never)]
+    unsafe fn pool_filled(&mut self, pool: *mut PoolHeader, class: usize) {
+        // SAFETY: forwarded contract.
+        unsafe { self.unlink_used(pool, class) }
     }
 
     /// Cold part of a small free: a full pool got a free block (relink it), or a pool became empty (give it
@@ -327,7 +373,8 @@ impl Heap {
             if !was_full {
                 self.unlink_used(pool, class);
             }
-            if let Some(a) = self.arenas.return_pool(pool) {
+            let max = self.max_spares();
+            if let Some(a) = self.arenas.return_pool(pool, max) {
                 self.release_arena(a);
             }
         }
@@ -437,7 +484,16 @@ impl Heap {
     #[cold]
     #[inline(never)]
     fn alloc_large(&mut self, layout: Layout) -> Option<(NonNull<u8>, bool)> {
-        let r = large::alloc(&mut self.sources, layout)?;
+        let r = match large::alloc(&mut self.sources, layout) {
+            Some(r) => r,
+            None => {
+                // Memory held for reuse (spare arenas, cached mappings) must not make a request fail.
+                if self.release_spares() + self.sources.trim_cache() == 0 {
+                    return None;
+                }
+                large::alloc(&mut self.sources, layout)?
+            }
+        };
         let c = &mut self.counters;
         c.allocations += 1;
         c.large_blocks += 1;
@@ -446,9 +502,13 @@ impl Heap {
         Some(r)
     }
 
+    /// Frees a block of a layout that [`pool_class`](Heap::pool_class) sends to the large path.
+    ///
+    /// # Safety
+    /// As for [`deallocate`](Heap::deallocate).
     #[cold]
     #[inline(never)]
-    unsafe fn dealloc_large(&mut self, ptr: NonNull<u8>, layout: Layout) {
+    pub(crate) unsafe fn dealloc_large(&mut self, ptr: NonNull<u8>, layout: Layout) {
         // SAFETY: forwarded contract.
         unsafe { large::dealloc(&mut self.sources, ptr, layout) };
         let c = &mut self.counters;

@@ -1,6 +1,7 @@
 //! Large requests: bigger than the largest size class, or aligned beyond it.
 //!
-//! They are served straight from the heap's [`Sources`]: first fit inside the static regions
+//! They are served straight from the heap's [`Sources`]: inside the static regions, a freed block of the
+//! same size class (segregated bins, eight per doubling up to 256 KiB) or first fit
 //! (`linked_list_allocator`), then, when hosted, a private OS mapping per block (as glibc does above its
 //! mmap threshold). An OS block grows and shrinks in place by whole pages, and on Linux moves with
 //! `mremap` instead of being copied.
@@ -13,7 +14,7 @@ use crate::source::Sources;
 /// Allocates a large block. Returns it and whether it is zeroed OS memory.
 #[inline]
 pub(crate) fn alloc(src: &mut Sources, layout: Layout) -> Option<(NonNull<u8>, bool)> {
-    src.alloc(layout)
+    src.alloc_large(layout)
 }
 
 /// Frees a large block.
@@ -23,7 +24,7 @@ pub(crate) fn alloc(src: &mut Sources, layout: Layout) -> Option<(NonNull<u8>, b
 #[inline]
 pub(crate) unsafe fn dealloc(src: &mut Sources, ptr: NonNull<u8>, layout: Layout) {
     // SAFETY: forwarded contract.
-    unsafe { src.dealloc(ptr, layout) }
+    unsafe { src.dealloc_large(ptr, layout) }
 }
 
 /// Tries to resize a large block without copying: in place when the page count does not change, by

@@ -20,12 +20,12 @@
 use core::mem::size_of;
 use core::ptr;
 
-use crate::size_class::{block_align, block_size};
+use crate::size_class::{block_align, block_size, MEDIUM_MAX, NUM_POOL_CLASSES};
 
 bitflags::bitflags! {
     /// State bits of a pool.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub(crate) struct PoolFlags: u16 {
+    pub(crate) struct PoolFlags: u8 {
         /// The blocks past `next_offset` have never been written since the memory came zeroed from the OS.
         const FRESH = 1;
     }
@@ -33,6 +33,8 @@ bitflags::bitflags! {
 
 /// The header at the start of every pool. `#[repr(C)]` so that its size (56 bytes on 64-bit, 36 on 32-bit)
 /// is fixed and known to the offset arithmetic.
+///
+/// Class indices fit a `u8` and block sizes a `u16` (at most [`MEDIUM_MAX`](crate::size_class::MEDIUM_MAX)).
 #[repr(C)]
 pub(crate) struct PoolHeader {
     /// This header, with the heap's provenance (see [`pool_of`]).
@@ -53,13 +55,21 @@ pub(crate) struct PoolHeader {
     pub next_offset: u32,
     /// Size class of the blocks (kept while the pool is empty, so a pool reused for the same class keeps
     /// its free list).
-    pub class: u16,
+    pub class: u8,
     /// See [`PoolFlags`].
     pub flags: PoolFlags,
+    /// `block_size(class)`, so that a free counts its bytes without a table lookup.
+    pub block_size: u16,
 }
 
 /// Bytes taken by a pool header.
 pub(crate) const POOL_HEADER: usize = size_of::<PoolHeader>();
+
+const _: () = assert!(
+    NUM_POOL_CLASSES <= u8::MAX as usize + 1
+        && MEDIUM_MAX <= u16::MAX as usize
+        && POOL_HEADER == if usize::BITS >= 64 { 56 } else { 36 }
+);
 
 /// Offset of the first block of a `class` pool whose headers take `reserved` bytes.
 #[inline]
@@ -107,7 +117,8 @@ pub(crate) unsafe fn init(
             in_use: 0,
             capacity: capacity as u32,
             next_offset: first as u32,
-            class: class as u16,
+            class: class as u8,
+            block_size: block_size(class) as u16,
             flags: if fresh {
                 PoolFlags::FRESH
             } else {
@@ -179,4 +190,20 @@ pub(crate) unsafe fn pool_of(block: *mut u8, pool_mask: usize) -> *mut PoolHeade
     // SAFETY: the caller guarantees a live, initialised pool header at that address, inside an arena whose
     // base provenance was exposed.
     unsafe { (*header).this }
+}
+
+/// Asks the CPU to start loading the cache line at `addr` (a hint: no memory is accessed, no fault is
+/// possible, nothing happens on other targets or under Miri). Used before the heap lock is taken, so that
+/// the miss on a freed block and its pool header overlaps with the lock's atomic instruction.
+#[inline(always)]
+pub(crate) fn prefetch(addr: usize) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: `prefetcht0` only hints the cache; it never faults and has no effect on program semantics
+    // whatever the address. SSE is part of the x86_64 baseline.
+    unsafe {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(core::ptr::without_provenance::<i8>(addr));
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = addr;
 }

@@ -94,6 +94,32 @@ pub const fn medium_class_of(size: usize) -> usize {
     NUM_CLASSES + (p as usize - 9) * 4 + ((s >> (p - 2)) - 4)
 }
 
+/// The pool class serving a request of `size` bytes aligned to `align` in a heap whose medium pools go up
+/// to `pool_max` bytes: its small class, or a medium class when the request is larger than
+/// [`SMALL_MAX`], not over-aligned and at most `pool_max`; `None` for the large path. Always below
+/// [`NUM_POOL_CLASSES`] when `pool_max ≤ MEDIUM_MAX`.
+///
+/// Two compares and a shift for the usual alignments (at most [`ALIGNMENT`], which every class satisfies
+/// and whose rounding never crosses a class boundary).
+#[inline(always)]
+pub(crate) const fn pool_class_of(size: usize, align: usize, pool_max: usize) -> Option<usize> {
+    if align <= ALIGNMENT {
+        if size <= SMALL_MAX {
+            return Some(size.saturating_sub(1) >> ALIGNMENT_SHIFT);
+        }
+        if size <= pool_max {
+            return Some(medium_class_of(size));
+        }
+        return None;
+    }
+    let e = effective_size(size, align);
+    if is_small(e) {
+        Some(class_of(e))
+    } else {
+        None
+    }
+}
+
 /// Block size of (small or medium) class `class`.
 #[inline(always)]
 pub const fn block_size(class: usize) -> usize {
@@ -147,6 +173,28 @@ mod tests {
             assert!(prev < size, "size {size} not in the smallest medium class");
         }
         assert_eq!(medium_class_of(MEDIUM_MAX), NUM_POOL_CLASSES - 1);
+    }
+
+    #[test]
+    fn pool_class_of_matches_the_slow_rule() {
+        for pool_max in [SMALL_MAX, 3584, MEDIUM_MAX] {
+            for align in [1, 2, 4, 8, 16, 32, 64, 512, 4096] {
+                for size in (0..=MEDIUM_MAX + 16)
+                    .step_by(if cfg!(miri) { 61 } else { 1 })
+                    .chain([usize::MAX / 2 - 8192])
+                {
+                    let e = effective_size(size, align);
+                    let want = if is_small(e) {
+                        Some(class_of(e))
+                    } else if e <= pool_max && align <= ALIGNMENT {
+                        Some(medium_class_of(e))
+                    } else {
+                        None
+                    };
+                    assert_eq!(pool_class_of(size, align, pool_max), want, "{size} {align}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! last bytes (so a region whose start is aligned keeps that alignment for its first arena); the rest is
 //! managed by a `linked_list_allocator` heap, from which both arenas (pool-aligned) and large requests are
 //! carved. A wholly free arena goes back to that allocator, so memory flows between small and large use.
+//! Large blocks freed inside a region wait on per-size-class bins ([`bin_of`]) for reuse, and go back to the
+//! first-fit allocator when a request finds no room (or on `trim`).
 //!
 //! Under `os`, [`os`] maps arenas and large blocks with `mmap` and returns them with `munmap`.
 
@@ -233,6 +235,51 @@ pub(crate) struct Sources {
     /// Recently freed OS mappings kept for reuse (see [`LargeCache`]).
     #[cfg(all(feature = "os", unix))]
     cache: LargeCache,
+    /// Freed large region blocks kept for reuse, by size class (see [`bin_of`]): heads of lists threaded
+    /// through the blocks' first word. Every block on bin `k` came from a region as
+    /// `Layout(bin_size(k), BIN_ALIGN)`.
+    bins: [*mut u8; NUM_BINS],
+    /// Blocks on the bins.
+    pub binned: usize,
+    /// Addresses (0: empty slot) of binnable region blocks that were allocated at their exact size because
+    /// their class size no longer fitted; freed with their own layout, never binned.
+    exact: [usize; 8],
+    /// Non-empty slots of `exact`.
+    nexact: usize,
+}
+
+/// Alignment of every binned block (requests aligned more than this bypass the bins).
+pub(crate) const BIN_ALIGN: usize = 16;
+/// Smallest binned size: large requests start above the small classes.
+const BIN_MIN: usize = 513;
+/// Largest binned size; bigger region blocks go straight back to the first-fit allocator.
+pub(crate) const BIN_MAX: usize = 256 * 1024;
+/// Bins per doubling of the size.
+const BINS_PER_DOUBLING: usize = 8;
+/// Number of bins: eight per doubling from 512 (exclusive) to [`BIN_MAX`].
+const NUM_BINS: usize = (BIN_MAX.trailing_zeros() as usize - 9) * BINS_PER_DOUBLING;
+
+/// The bin of a request of `size` bytes (`BIN_MIN..=BIN_MAX`): eight per doubling, so a block is at most
+/// 12.5% larger than asked for.
+#[inline]
+pub(crate) const fn bin_of(size: usize) -> usize {
+    debug_assert!(size >= BIN_MIN && size <= BIN_MAX);
+    let s = size - 1;
+    let p = (usize::BITS - 1 - s.leading_zeros()) as usize; // ≥ 9
+    (p - 9) * BINS_PER_DOUBLING + (s >> (p - 3)) - BINS_PER_DOUBLING
+}
+
+/// Block size of bin `k`: the largest request it serves.
+#[inline]
+pub(crate) const fn bin_size(k: usize) -> usize {
+    let p = k / BINS_PER_DOUBLING + 9;
+    (k % BINS_PER_DOUBLING + BINS_PER_DOUBLING + 1) << (p - 3)
+}
+
+/// Whether a large request of `layout` is served through the bins when it comes from a region.
+#[inline]
+pub(crate) const fn binnable(layout: Layout) -> bool {
+    layout.align() <= BIN_ALIGN && layout.size() >= BIN_MIN && layout.size() <= BIN_MAX
 }
 
 /// Freed OS mappings of up to [`LargeCache::MAX_BLOCK`] bytes, kept (up to [`LargeCache::BUDGET`] bytes)
@@ -293,6 +340,10 @@ impl Sources {
             reserved: 0,
             #[cfg(all(feature = "os", unix))]
             cache: LargeCache::new(),
+            bins: [ptr::null_mut(); NUM_BINS],
+            binned: 0,
+            exact: [0; 8],
+            nexact: 0,
         }
     }
 
@@ -334,20 +385,154 @@ impl Sources {
         r
     }
 
-    /// Allocates a span for `layout`: first fit over the regions, then (when allowed) a fresh OS mapping of
-    /// `layout.size()` rounded up to whole pages. Returns the span and whether it is zeroed OS memory.
+    /// Allocates a span for `layout`: first fit over the regions (after giving the binned blocks back to
+    /// them if none has room), then (when allowed) a fresh OS mapping of `layout.size()` rounded up to whole
+    /// pages. Returns the span and whether it is zeroed OS memory.
     pub fn alloc(&mut self, layout: Layout) -> Option<(NonNull<u8>, bool)> {
+        if let Some(p) = self.alloc_regions(layout) {
+            return Some((p, false));
+        }
+        if self.binned > 0 && self.flush_bins() > 0 {
+            if let Some(p) = self.alloc_regions(layout) {
+                return Some((p, false));
+            }
+        }
+        self.alloc_os(layout)
+    }
+
+    /// First fit over the regions.
+    fn alloc_regions(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         let mut r = self.regions;
         while !r.is_null() {
             // SAFETY: regions on the list are live headers, and we have `&mut self`.
             unsafe {
                 if let Some(p) = (*r).alloc(layout) {
-                    return Some((p, false));
+                    return Some(p);
                 }
                 r = (*r).next;
             }
         }
+        None
+    }
+
+    /// Allocates a large block: a binned region block of its size class if one is waiting, else a region
+    /// block of the class size (so that it can be binned when freed), else as [`alloc`](Sources::alloc).
+    pub fn alloc_large(&mut self, layout: Layout) -> Option<(NonNull<u8>, bool)> {
+        if self.regions.is_null() || !binnable(layout) {
+            return self.alloc(layout);
+        }
+        let k = bin_of(layout.size());
+        let head = self.bins[k];
+        if !head.is_null() {
+            // SAFETY: a binned block is a free region block of `bin_size(k)` bytes owned by us; its first
+            // word holds the next binned block of the same bin.
+            self.bins[k] = unsafe { head.cast::<*mut u8>().read() };
+            self.binned -= 1;
+            // SAFETY: binned blocks are inside regions, never at address 0.
+            return Some((unsafe { NonNull::new_unchecked(head) }, false));
+        }
+        // SAFETY: `bin_size(k)` ≥ the request, a valid size for the power-of-two BIN_ALIGN.
+        let class = unsafe { Layout::from_size_align_unchecked(bin_size(k), BIN_ALIGN) };
+        if let Some(p) = self.alloc_regions(class) {
+            return Some((p, false));
+        }
+        if self.binned > 0 && self.flush_bins() > 0 {
+            if let Some(p) = self.alloc_regions(class) {
+                return Some((p, false));
+            }
+        }
+        // The class size does not fit but the exact size might: such a block is remembered (a few at a
+        // time) so that `dealloc_large` gives it back with its own layout. Else the OS.
+        if let Some(i) = self.exact.iter().position(|&a| a == 0) {
+            if let Some(p) = self.alloc_regions(layout) {
+                self.exact[i] = p.as_ptr().addr();
+                self.nexact += 1;
+                return Some((p, false));
+            }
+        }
         self.alloc_os(layout)
+    }
+
+    /// Frees a large block from [`alloc_large`](Sources::alloc_large).
+    ///
+    /// # Safety
+    /// `ptr` came from `alloc_large(layout)` on these sources and is no longer used.
+    pub unsafe fn dealloc_large(&mut self, ptr: NonNull<u8>, layout: Layout) {
+        let r = self.region_of(ptr.as_ptr().addr());
+        if r.is_null() {
+            // SAFETY: not in a region, so an OS mapping made with `layout`.
+            return unsafe { self.dealloc_os(ptr, layout) };
+        }
+        if !binnable(layout) {
+            // SAFETY: a non-binnable region block was allocated with exactly `layout`.
+            return unsafe { (*r).dealloc(ptr, layout) };
+        }
+        let k = bin_of(layout.size());
+        // SAFETY: `r` is a live region header; its `mem` has provenance over the whole region.
+        let block = unsafe { (*r).mem }.with_addr(ptr.as_ptr().addr());
+        if self.nexact > 0 {
+            if let Some(slot) = self.exact.iter_mut().find(|a| **a == block.addr()) {
+                *slot = 0;
+                self.nexact -= 1;
+                // SAFETY: the block was allocated with its exact layout (the class size did not fit).
+                return unsafe { (*r).dealloc(ptr, layout) };
+            }
+        }
+        // SAFETY: the block is ours again, at least `bin_size(k)` ≥ 513 bytes and 16-aligned.
+        unsafe { block.cast::<*mut u8>().write(self.bins[k]) };
+        self.bins[k] = block;
+        self.binned += 1;
+    }
+
+    /// Gives every binned block back to its region's first-fit allocator (which coalesces it with its free
+    /// neighbours); returns their bytes.
+    pub fn flush_bins(&mut self) -> usize {
+        let mut bytes = 0;
+        for k in 0..NUM_BINS {
+            let mut b = core::mem::replace(&mut self.bins[k], ptr::null_mut());
+            while !b.is_null() {
+                // SAFETY: binned blocks are free region blocks of `bin_size(k)` bytes, allocated with
+                // `Layout(bin_size(k), BIN_ALIGN)`; the next link is read before the block is given back.
+                unsafe {
+                    let next = b.cast::<*mut u8>().read();
+                    let r = self.region_of(b.addr());
+                    debug_assert!(!r.is_null());
+                    let layout = Layout::from_size_align_unchecked(bin_size(k), BIN_ALIGN);
+                    (*r).dealloc(NonNull::new_unchecked(b), layout);
+                    b = next;
+                }
+                bytes += bin_size(k);
+            }
+        }
+        self.binned = 0;
+        bytes
+    }
+
+    /// Verifies the bins: every binned block inside a region, 16-aligned, and as many as counted. Returns
+    /// the address of the first bad block (0 for a count mismatch).
+    pub fn check_bins(&self) -> Result<(), usize> {
+        let mut n = 0;
+        for (k, &head) in self.bins.iter().enumerate() {
+            let mut b = head;
+            while !b.is_null() {
+                n += 1;
+                let r = self.region_of(b.addr());
+                // SAFETY: `r` is null or a live region header.
+                if n > self.binned
+                    || r.is_null()
+                    || b.addr() % BIN_ALIGN != 0
+                    || b.addr() + bin_size(k) > unsafe { (*r).end }
+                {
+                    return Err(b.addr());
+                }
+                // SAFETY: a binned block inside a region: its first word is the next link.
+                b = unsafe { b.cast::<*mut u8>().read() };
+            }
+        }
+        if n != self.binned {
+            return Err(0);
+        }
+        Ok(())
     }
 
     #[cfg(all(feature = "os", unix))]
@@ -436,4 +621,23 @@ impl Sources {
 pub(crate) fn os_size(size: usize) -> Option<usize> {
     let page = os::page_size();
     Some(size.max(1).checked_add(page - 1)? & !(page - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_cover_every_binned_size() {
+        assert_eq!(NUM_BINS, 72);
+        assert_eq!(bin_size(NUM_BINS - 1), BIN_MAX);
+        let step = if cfg!(miri) { 97 } else { 1 };
+        for size in (BIN_MIN..=BIN_MAX).step_by(step).chain([BIN_MAX]) {
+            let k = bin_of(size);
+            assert!(k < NUM_BINS && bin_size(k) >= size, "size {size}");
+            let prev = if k == 0 { BIN_MIN - 1 } else { bin_size(k - 1) };
+            assert!(prev < size, "size {size} not in the smallest bin");
+            assert!(bin_size(k) % BIN_ALIGN == 0 && bin_size(k) * 8 <= size * 9 + 8 * 64);
+        }
+    }
 }

@@ -212,10 +212,64 @@ mod hosted {
             unsafe { a.dealloc(p.as_ptr(), l) };
         }
         let s = a.stats();
-        assert_eq!(s.arenas, 1, "all but the spare arena go back");
-        assert_eq!(s.arenas_reclaimed + 1, s.arenas_allocated_total);
+        let max = a.with_heap(|h| h.max_spares());
+        assert_eq!(
+            max, 4,
+            "at least 4 spares; {} arenas at most",
+            s.arenas_highwater
+        );
+        assert_eq!(s.arenas, max, "all but the spare arenas go back");
+        assert_eq!(s.arenas_reclaimed + max, s.arenas_allocated_total);
         assert!(a.trim() > 0);
         assert_eq!(a.stats().bytes_reserved, 0);
+        a.check().unwrap();
+    }
+
+    #[test]
+    fn spare_arenas_are_bounded_reused_and_trimmed() {
+        let a = PoolAlloc::new();
+        let l = Layout::from_size_align(64, 8).unwrap();
+        // ~25 MB of 64-byte blocks: about 26 arenas.
+        let n = 400_000;
+        let mut total = 0;
+        for round in 0..3 {
+            let v: Vec<_> = (0..n).map(|_| alloc(&a, l).unwrap()).collect();
+            a.check().unwrap();
+            let s = a.stats();
+            if round == 0 {
+                total = s.arenas_allocated_total;
+            } else {
+                // Each rebuild maps only what the spares could not cover.
+                let spares = a.with_heap(|h| h.max_spares());
+                assert_eq!(
+                    s.arenas_allocated_total,
+                    total + s.arenas_highwater - spares,
+                    "round {round}"
+                );
+                total = s.arenas_allocated_total;
+            }
+            for p in v {
+                unsafe { a.dealloc(p.as_ptr(), l) };
+            }
+            a.check().unwrap();
+            let s = a.stats();
+            let max = a.with_heap(|h| h.max_spares());
+            assert!(s.arenas_highwater >= 20, "{}", s.arenas_highwater);
+            assert_eq!(max, s.arenas_highwater / 2);
+            assert_eq!(
+                s.arenas, max,
+                "round {round}: spares bounded by half the high-water mark"
+            );
+            assert_eq!(s.pools_in_use, 0);
+        }
+        let s = a.stats();
+        assert_eq!(
+            a.trim(),
+            s.arenas * 1024 * 1024,
+            "trim releases every spare"
+        );
+        let s = a.stats();
+        assert_eq!((s.arenas, s.bytes_reserved), (0, 0));
         a.check().unwrap();
     }
 

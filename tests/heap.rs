@@ -4,6 +4,7 @@ mod common;
 
 use common::{boundary_sizes, Region, Rng, Tracker};
 use core::alloc::Layout;
+use core::ptr::NonNull;
 use poolgc::size_class::{block_size, class_of, effective_size, NUM_CLASSES, SMALL_MAX};
 use poolgc::{BlockState, Config, Heap, RegionError};
 
@@ -427,4 +428,69 @@ fn medium_requests_come_from_pools_when_the_pools_are_big_enough() {
     }
     h.check().unwrap();
     assert_eq!(h.stats().bytes_in_use, 0);
+}
+
+/// Large region blocks freed into the size-class bins are never lost: after filling the region with one
+/// size and freeing everything, a different size (another bin) fills it again to the same bytes within
+/// the rounding, and the first size refills to exactly the same count; `check()` after every step.
+#[test]
+fn region_large_bins_exhaust_and_refill() {
+    let (mut h, _r) = heap_with(512 * 1024, Config::SMALL);
+    let fill = |h: &mut Heap, l: Layout| {
+        let mut v = Vec::new();
+        while let Some(p) = h.allocate(l) {
+            v.push(p);
+            h.check().unwrap();
+        }
+        v
+    };
+    let free = |h: &mut Heap, v: Vec<NonNull<u8>>, l: Layout| {
+        for p in v {
+            // SAFETY: live blocks of this heap with this layout.
+            unsafe { h.deallocate(p, l) };
+            h.check().unwrap();
+        }
+    };
+    let a = Layout::from_size_align(3000, 8).unwrap();
+    let b = Layout::from_size_align(5000, 16).unwrap();
+    let c = Layout::from_size_align(40_000, 8).unwrap();
+    let n = fill(&mut h, a);
+    let count_a = n.len();
+    assert!(count_a > 100, "{count_a}");
+    free(&mut h, n, a);
+    for round in 0..3 {
+        // Other sizes must find the room held by the first size's bin.
+        let m = fill(&mut h, b);
+        assert!(
+            m.len() * 5000 > count_a * 3000 * 7 / 10,
+            "round {round}: {} blocks of 5000",
+            m.len()
+        );
+        free(&mut h, m, b);
+        let m = fill(&mut h, c);
+        assert!(
+            m.len() * 40_000 > count_a * 3000 * 6 / 10,
+            "round {round}: {} blocks of 40000",
+            m.len()
+        );
+        free(&mut h, m, c);
+        // Mixed: every other block of the first size, then the gaps with the second.
+        let n = fill(&mut h, a);
+        assert_eq!(n.len(), count_a, "round {round}: refill to the same count");
+        let (keep, gone): (Vec<_>, Vec<_>) =
+            n.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
+        free(&mut h, gone.into_iter().map(|(_, p)| p).collect(), a);
+        let m = fill(&mut h, b);
+        free(&mut h, m, b);
+        free(&mut h, keep.into_iter().map(|(_, p)| p).collect(), a);
+    }
+    assert_eq!(h.stats().bytes_in_use, 0);
+    h.trim();
+    h.check().unwrap();
+    // Everything back in the first-fit allocator: one block of nearly the whole region fits again.
+    let big = Layout::from_size_align(400 * 1024, 8).unwrap();
+    let p = h.allocate(big).expect("the region coalesced again");
+    // SAFETY: live block with this layout.
+    unsafe { h.deallocate(p, big) };
+    h.check().unwrap();
 }

@@ -51,6 +51,17 @@ fn large_region_block_freed_through_a_reference_and_reused() {
     r[0] = 1;
     // SAFETY: freed once, with its layout.
     unsafe { h.deallocate(NonNull::from(r).cast(), l) };
+    // The same size class comes back from the bins, with the region's provenance.
+    let p2 = h.allocate(l).unwrap();
+    assert_eq!(p2, p, "the bin reuses the block");
+    // SAFETY: a live, aligned block of the right size.
+    let r2: &mut [u8; 1024] = unsafe { &mut *p2.as_ptr().cast() };
+    *r2 = [7; 1024];
+    // SAFETY: freed once, with its layout.
+    unsafe { h.deallocate(NonNull::from(r2).cast(), l) };
+    h.check().unwrap();
+    // `trim` hands binned blocks back to the first-fit allocator.
+    h.trim();
     let l2 = Layout::from_size_align(8192, 8).unwrap();
     let q = h.allocate(l2).unwrap();
     assert_eq!(q, p, "first fit reuses the address");

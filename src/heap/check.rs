@@ -56,7 +56,7 @@ impl Heap {
         let mut small_bytes = 0usize;
         let mut arenas = 0usize;
         let mut with_free = 0usize;
-        let mut spare_held = self.arenas.spare.is_null();
+        let mut spares = 0usize;
         let mut prev: *mut ArenaHeader = core::ptr::null_mut();
         let mut a = self.arenas.all;
         while !a.is_null() {
@@ -69,7 +69,9 @@ impl Heap {
             }
             // SAFETY: arenas reachable from the all-list are live (the walk is bounded by the count).
             let ar = unsafe { &*a };
-            spare_held |= a == self.arenas.spare;
+            if ar.nfree == ar.ntotal {
+                spares += 1;
+            }
             if ar.all_prev != prev {
                 return fail("all-arena list back link broken", a.addr());
             }
@@ -143,15 +145,11 @@ impl Heap {
         for (class, &want) in partial.iter().enumerate() {
             self.check_used_list(class, want)?;
         }
-        if !spare_held {
-            return fail("spare arena is not a held arena", self.arenas.spare.addr());
+        if spares != self.arenas.spares {
+            return fail("spare count disagrees with the wholly free arenas", spares);
         }
-        if !self.arenas.spare.is_null() {
-            // SAFETY: the spare was found on the all-list above, so it is a live arena.
-            let s = unsafe { &*self.arenas.spare };
-            if s.nfree != s.ntotal {
-                return fail("spare arena is not wholly free", self.arenas.spare.addr());
-            }
+        if let Err(addr) = self.sources.check_bins() {
+            return fail("binned large block outside its region or miscounted", addr);
         }
         let c = &self.counters;
         if small_bytes + c.large_bytes != c.bytes_in_use {

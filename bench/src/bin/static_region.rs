@@ -2,7 +2,8 @@
 //! region with the same seeded action sequence. Prints `variant allocator actions_per_second` lines, one
 //! per repetition.
 //!
-//! `static_region [--quick] [--runs N]`
+//! `static_region [--quick] [--runs N] [--alloc NAME,NAME] [--variant small|mixed]` (the filters run only
+//! the named allocators / request mix; the default is all of them).
 
 use core::alloc::{GlobalAlloc, Layout};
 use poolgc::{Config, PoolAlloc};
@@ -72,6 +73,15 @@ fn main() {
         .position(|a| a == "--runs")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(5);
+    let list = |flag: &str| -> Option<Vec<String>> {
+        let i = args.iter().position(|a| a == flag)?;
+        Some(args.get(i + 1)?.split(',').map(String::from).collect())
+    };
+    let allocs = list("--alloc");
+    let variants = list("--variant");
+    let wanted = |name: &str, filter: &Option<Vec<String>>| {
+        filter.as_ref().is_none_or(|f| f.iter().any(|x| x == name))
+    };
     let (max_actions, budget) = if quick {
         (200_000, 0.3)
     } else {
@@ -80,7 +90,13 @@ fn main() {
     for run in 0..runs {
         for mixed in [false, true] {
             let variant = if mixed { "mixed" } else { "small" };
+            if !wanted(variant, &variants) {
+                continue;
+            }
             let report = |name: &str, a: &dyn GlobalAlloc| {
+                if !wanted(name, &allocs) {
+                    return;
+                }
                 let rate = drive(a, mixed, max_actions, budget);
                 println!("{variant} {name} {rate:.0}");
                 let _ = run;
