@@ -187,8 +187,32 @@ pub(crate) mod os {
         if p == libc::MAP_FAILED {
             None
         } else {
-            NonNull::new(p.cast::<u8>())
+            let p = NonNull::new(p.cast::<u8>())?;
+            // SAFETY: `[p, p + new)` is the whole mapping mremap just returned.
+            unsafe { advise_huge(p, new) };
+            Some(p)
         }
+    }
+
+    /// Mappings at least this large are offered to transparent huge pages (see [`advise_huge`]).
+    pub const HUGE_MIN: usize = 4 << 20;
+
+    /// Asks Linux to back a large mapping with transparent huge pages where it is 2 MiB-aligned (with THP
+    /// in `madvise` mode, the usual default, nothing else gets them): a large block that is written
+    /// through then takes one fault per 2 MiB instead of 512. Only for mappings of at least
+    /// [`HUGE_MIN`], where the rounding of resident memory to 2 MiB costs at most a few percent. A hint:
+    /// failure changes nothing.
+    ///
+    /// # Safety
+    /// `[p, p + size)` is a mapping of ours.
+    pub unsafe fn advise_huge(p: NonNull<u8>, size: usize) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if size >= HUGE_MIN && !cfg!(miri) {
+            // SAFETY: forwarded contract; MADV_HUGEPAGE changes no contents and cannot fail harmfully.
+            unsafe { libc::madvise(p.as_ptr().cast(), size, libc::MADV_HUGEPAGE) };
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = (p, size);
     }
 
     /// Grows or shrinks a mapping: unsupported on this OS.
@@ -547,6 +571,8 @@ impl Sources {
             }
         }
         let p = os::map(size, layout.align())?;
+        // SAFETY: `[p, p + size)` is the mapping just made.
+        unsafe { os::advise_huge(p, size) };
         self.reserved += size;
         Some((p, true))
     }
