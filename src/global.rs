@@ -46,9 +46,11 @@ use crate::thread_cache;
 /// With feature `std`, [`with_thread_cache`](PoolAlloc::with_thread_cache) puts per-thread caches in
 /// front of the lock: the fast path for a `#[global_allocator]` (see the `thread_cache` module).
 pub struct PoolAlloc {
-    heap: Lock<Heap>,
+    /// Declared (so dropped) before `heap`: a dropped allocator unregisters from the thread caches before
+    /// its arenas are unmapped, so a thread exiting meanwhile never walks blocks of unmapped memory.
     #[cfg(all(feature = "std", not(loom)))]
     cache: thread_cache::Owner,
+    heap: Lock<Heap>,
     /// The heap's medium-class bound (fixed by the geometry), so that a layout's class is found before
     /// the lock is taken (or, with thread caches, without it).
     pool_max: usize,
@@ -115,16 +117,21 @@ impl PoolAlloc {
     /// ```
     ///
     /// At most one caching allocator per process uses the caches at a time: the first one to allocate
-    /// (until it is dropped). Any other runs on its lock, like an allocator built without them. Blocks in
-    /// a thread's cache count as in use in [`stats`](PoolAlloc::stats) until that thread calls
-    /// [`flush_thread_cache`](PoolAlloc::flush_thread_cache) or exits; see the `thread_cache` module for
-    /// the whole contract.
+    /// (until it is dropped). Any other runs on its lock, like an allocator built without them. Blocks
+    /// cached by threads, by the central transfer cache (up to 8 MiB) or left by exited threads count as
+    /// in use in [`stats`](PoolAlloc::stats) until [`flush_thread_cache`](PoolAlloc::flush_thread_cache)
+    /// (or [`trim`](PoolAlloc::trim)) takes them back; see the `thread_cache` module for the whole
+    /// contract. On an allocator that already has caches, this returns it unchanged.
     #[cfg(all(feature = "std", not(loom)))]
     pub const fn with_thread_cache(self) -> Self {
+        if self.cache.enabled() {
+            return self;
+        }
         let me = core::mem::ManuallyDrop::new(self);
         let p = (&raw const me).cast::<PoolAlloc>();
         // SAFETY: `ManuallyDrop` is transparent, and `me` is never used or dropped again, so the heap is
-        // moved out exactly once (the old cache owner, never claimed, is simply forgotten).
+        // moved out exactly once (the old cache owner, disabled and so never claimed, is simply
+        // forgotten).
         let heap = unsafe { ptr::read(&raw const (*p).heap) };
         PoolAlloc {
             heap,
@@ -142,8 +149,8 @@ impl PoolAlloc {
         self
     }
 
-    /// Gives the calling thread's cached blocks, and those left by threads that have exited, back to the
-    /// heap. A no-op for an allocator without thread caches.
+    /// Gives the calling thread's cached blocks, the central transfer cache and the blocks left by threads
+    /// that have exited back to the heap. A no-op for an allocator without thread caches.
     pub fn flush_thread_cache(&self) {
         #[cfg(all(feature = "std", not(loom)))]
         thread_cache::flush(&self.cache, &self.heap);
@@ -320,7 +327,9 @@ impl PoolAlloc {
         self.heap.lock().check()
     }
 
-    /// Gives the spare free arena back to its source; returns the bytes released.
+    /// Gives the spare free arenas and cached OS mappings back to their sources; returns the bytes
+    /// released. With thread caches, first flushes like
+    /// [`flush_thread_cache`](PoolAlloc::flush_thread_cache), so that wholly free arenas are seen as such.
     pub fn trim(&self) -> usize {
         self.flush_thread_cache();
         self.heap.lock().trim()
@@ -347,16 +356,19 @@ impl fmt::Debug for PoolAlloc {
     }
 }
 
-// SAFETY: every method forwards to the `Heap` under the lock; the heap returns blocks that fit the layout
-// (size and alignment), keeps them disjoint until freed, returns null rather than unwinding when it has no
-// memory, and preserves contents on reallocation.
+// SAFETY: every method forwards to the `Heap` under the lock, or (with thread caches) hands out and takes
+// back whole blocks of the pool class the layout names, which the caches hold exclusively while cached
+// (see `thread_cache`); the heap returns blocks that fit the layout (size and alignment), keeps them
+// disjoint until freed, returns null rather than unwinding when it has no memory, and preserves contents
+// on reallocation.
 unsafe impl GlobalAlloc for PoolAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         #[cfg(all(feature = "std", not(loom)))]
         if self.cached() {
             if let Some(class) = self.pool_class(layout) {
-                return thread_cache::alloc(&self.cache, &self.heap, class, layout);
+                // SAFETY: `pool_class` returns a pool class of this heap's geometry for this layout.
+                return unsafe { thread_cache::alloc(&self.cache, &self.heap, class, layout) };
             }
         }
         // Out of line where thread caches exist, so that `alloc` stays small enough to be inlined into

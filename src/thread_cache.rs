@@ -12,7 +12,7 @@
 //! list leaves as a whole in O(1), with no walk to cut it.
 //!
 //! Only when the alloc list is empty or the free list holds a whole *batch* (up to 2 KiB of a small class,
-//! 8 KiB of a medium one) does the thread do more: an empty alloc list first takes the free list (still
+//! 8–16 KiB of a medium one) does the thread do more: an empty alloc list first takes the free list (still
 //! thread-local); then a refill takes a whole batch from the central *transfer cache* (a per-class stack of
 //! batches, O(1) under a short per-class lock), and only when that is empty does it take the heap lock, where
 //! [`Heap::alloc_batch`] takes runs of blocks per pool visit. A full free list becomes the alloc list if that
@@ -90,7 +90,8 @@ pub(crate) const TRANSFER_BYTES: usize = 8 << 20;
 
 /// Blocks per batch, per class: the length at which a free list moves on, what a refill from the heap
 /// takes at most, and the size of every batch on the transfer cache. For small classes about 2 KiB worth,
-/// between 4 and 64 blocks; for medium ones about 8 KiB worth, between 2 and 8. A thread holds at most two
+/// between 4 and 64 blocks; for medium ones about 8 KiB worth, between 2 and 8 (so 10–16 KiB for the
+/// classes above 4 KiB). A thread holds at most two
 /// batches per class (its alloc and free lists).
 const BATCH: [u32; NUM_POOL_CLASSES] = {
     let mut t = [0; NUM_POOL_CLASSES];
@@ -152,7 +153,7 @@ static CENTRAL: Lock<Central> = Lock::new(Central {
     orphans: ptr::null_mut(),
 });
 
-/// Head of one class's stack of whole batches of [`BATCHES`]`[class]` blocks: each batch is a
+/// Head of one class's stack of whole batches of [`BATCH`]`[class]` blocks: each batch is a
 /// null-terminated list through the blocks' first word, and its first block's second word links the next
 /// batch.
 struct Stack(*mut u8);
@@ -235,7 +236,7 @@ impl Owner {
     }
 
     #[inline(always)]
-    pub(crate) fn enabled(&self) -> bool {
+    pub(crate) const fn enabled(&self) -> bool {
         self.enabled
     }
 
@@ -333,13 +334,17 @@ impl Drop for ExitHandler {
         let _ = CACHE.try_with(|c| {
             // SAFETY: only this thread touches its cache, and no other reference to it is live here.
             let c = unsafe { &mut *c.get() };
-            let chain = c.take_all();
             let token = core::mem::replace(&mut c.token, EXITED);
-            if chain.is_null() {
+            // Under the central lock, so that the allocator cannot be dropped (and its arenas unmapped)
+            // while the lists are walked: `Owner::drop` unregisters under this lock first.
+            let mut o = CENTRAL.lock();
+            if o.primary != token {
+                // Blocks of a dropped allocator (or none): forgotten, never touched.
+                c.bins = [EMPTY_BIN; NUM_POOL_CLASSES];
                 return;
             }
-            let mut o = CENTRAL.lock();
-            if o.primary == token {
+            let chain = c.take_all();
+            if !chain.is_null() {
                 // SAFETY: `chain` is a well-formed list of blocks we own; its last block gets the old list.
                 unsafe { append(chain, o.orphans) };
                 o.orphans = chain;
@@ -397,14 +402,20 @@ unsafe fn append(head: *mut u8, tail: *mut u8) {
 /// `layout` under the lock when the cache cannot (this allocator is not primary, or the thread has
 /// exited). Null when the heap is out of memory.
 ///
-/// `class` is a pool class (`< NUM_POOL_CLASSES`) and `layout` one of its layouts.
+/// # Safety
+/// `class` is a pool class (`< NUM_POOL_CLASSES`) of `heap`'s geometry and `layout` one of its layouts.
 #[inline(always)]
-pub(crate) fn alloc(owner: &Owner, heap: &Lock<Heap>, class: usize, layout: Layout) -> *mut u8 {
+pub(crate) unsafe fn alloc(
+    owner: &Owner,
+    heap: &Lock<Heap>,
+    class: usize,
+    layout: Layout,
+) -> *mut u8 {
     debug_assert!(class < NUM_POOL_CLASSES);
     let token = owner.token.load(Ordering::Relaxed);
     let c = CACHE.with(UnsafeCell::get);
     // SAFETY: the cache is only touched by this thread, and no other reference to it is live (nothing
-    // between here and the end of the function re-enters this module); `class` is in range (caller).
+    // between here and the end of the function re-enters this module); `class` is in range (contract).
     unsafe {
         if (*c).token == token {
             let bin = (*c).bins.get_unchecked_mut(class);
