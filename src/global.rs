@@ -50,12 +50,27 @@ pub struct PoolAlloc {
     /// its arenas are unmapped, so a thread exiting meanwhile never walks blocks of unmapped memory.
     #[cfg(all(feature = "std", not(loom)))]
     cache: thread_cache::Owner,
-    heap: Lock<Heap>,
+    /// On cache lines of its own: the lock word and the heap's fields change whenever any thread takes
+    /// the lock, and must not evict the read-mostly fields (the cache token, `pool_max`) that every
+    /// thread's fast path reads.
+    heap: CacheAligned<Lock<Heap>>,
     /// The heap's medium-class bound (fixed by the geometry), so that a layout's class is found before
     /// the lock is taken (or, with thread caches, without it).
     pool_max: usize,
     /// `pool_size - 1` of the heap's geometry: a freed block's pool header is prefetched before the lock.
     pool_mask: usize,
+}
+
+/// A value alone on its cache lines (64-byte aligned, size rounded up to 64).
+#[repr(align(64))]
+struct CacheAligned<T>(T);
+
+impl<T> core::ops::Deref for CacheAligned<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 impl PoolAlloc {
@@ -81,7 +96,7 @@ impl PoolAlloc {
     #[cfg(not(loom))]
     pub const fn with_config(config: Config) -> Self {
         PoolAlloc {
-            heap: Lock::new(Heap::new(config)),
+            heap: CacheAligned(Lock::new(Heap::new(config))),
             #[cfg(all(feature = "std", not(loom)))]
             cache: thread_cache::Owner::new(false),
             pool_max: crate::heap::pool_max(config),
@@ -93,7 +108,7 @@ impl PoolAlloc {
     #[cfg(not(loom))]
     pub const fn empty_with_config(config: Config) -> Self {
         PoolAlloc {
-            heap: Lock::new(Heap::empty(config)),
+            heap: CacheAligned(Lock::new(Heap::empty(config))),
             #[cfg(all(feature = "std", not(loom)))]
             cache: thread_cache::Owner::new(false),
             pool_max: crate::heap::pool_max(config),
@@ -266,7 +281,7 @@ impl PoolAlloc {
     #[cfg(loom)]
     pub fn with_config(config: Config) -> Self {
         PoolAlloc {
-            heap: Lock::new(Heap::new(config)),
+            heap: CacheAligned(Lock::new(Heap::new(config))),
             pool_max: crate::heap::pool_max(config),
             pool_mask: config.pool_size() - 1,
         }
@@ -276,7 +291,7 @@ impl PoolAlloc {
     #[cfg(loom)]
     pub fn empty_with_config(config: Config) -> Self {
         PoolAlloc {
-            heap: Lock::new(Heap::empty(config)),
+            heap: CacheAligned(Lock::new(Heap::empty(config))),
             pool_max: crate::heap::pool_max(config),
             pool_mask: config.pool_size() - 1,
         }
