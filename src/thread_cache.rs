@@ -91,8 +91,7 @@ pub(crate) const TRANSFER_BYTES: usize = 8 << 20;
 /// Blocks per batch, per class: the length at which a free list moves on, what a refill from the heap
 /// takes at most, and the size of every batch on the transfer cache. For small classes about 2 KiB worth,
 /// between 4 and 64 blocks; for medium ones about 8 KiB worth, between 2 and 8 (so 10–16 KiB for the
-/// classes above 4 KiB). A thread holds at most two
-/// batches per class (its alloc and free lists).
+/// classes above 4 KiB). A thread holds at most two batches per class (its alloc and free lists).
 const BATCH: [u32; NUM_POOL_CLASSES] = {
     let mut t = [0; NUM_POOL_CLASSES];
     let mut c = 0;
