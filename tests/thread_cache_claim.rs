@@ -18,7 +18,7 @@ fn racing_first_uses_agree_and_nothing_is_stranded() {
                 let l = Layout::from_size_align(16 + 16 * t, 8).unwrap();
                 barrier.wait();
                 let mut live = Vec::new();
-                for i in 0..5000 {
+                for i in 0..if cfg!(miri) { 1500 } else { 5000 } {
                     // SAFETY: freed below with the same layout.
                     live.push(unsafe { A.alloc(l) });
                     if i % 2 == 1 {
