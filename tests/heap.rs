@@ -502,3 +502,38 @@ fn region_large_bins_exhaust_and_refill() {
     unsafe { h.deallocate(p, big) };
     h.check().unwrap();
 }
+
+/// Pools never fail for want of room that freed large blocks hold on the region bins: after large blocks
+/// filled the region and were freed, small blocks fill it to the same count as on a fresh heap.
+#[test]
+fn pool_growth_takes_back_the_room_of_binned_large_blocks() {
+    let small = Layout::from_size_align(16, 8).unwrap();
+    let count_small = |h: &mut Heap| {
+        let mut v = Vec::new();
+        while let Some(p) = h.allocate(small) {
+            v.push(p);
+        }
+        let n = v.len();
+        for p in v {
+            // SAFETY: live blocks of this heap with this layout.
+            unsafe { h.deallocate(p, small) };
+        }
+        h.check().unwrap();
+        n
+    };
+    let (mut fresh, _r1) = heap_with(64 * 1024, Config::SMALL);
+    let expected = count_small(&mut fresh);
+    let (mut h, _r2) = heap_with(64 * 1024, Config::SMALL);
+    let large = Layout::from_size_align(2000, 8).unwrap();
+    let mut v = Vec::new();
+    while let Some(p) = h.allocate(large) {
+        v.push(p);
+    }
+    assert!(v.len() > 10, "{} large blocks", v.len());
+    for p in v {
+        // SAFETY: live blocks of this heap with this layout.
+        unsafe { h.deallocate(p, large) };
+    }
+    h.check().unwrap();
+    assert_eq!(count_small(&mut h), expected);
+}
