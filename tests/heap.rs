@@ -187,6 +187,14 @@ fn fill(h: &mut Heap, l: Layout) -> Vec<core::ptr::NonNull<u8>> {
     v
 }
 
+/// Frees blocks of `layout` taken with [`fill`].
+fn free_all(h: &mut Heap, v: Vec<core::ptr::NonNull<u8>>, l: Layout) {
+    for p in v {
+        // SAFETY: live blocks of this heap with this layout.
+        unsafe { h.deallocate(p, l) };
+    }
+}
+
 #[test]
 fn exhaustion_returns_none_then_recovers_to_the_same_count() {
     for config in [
@@ -509,15 +517,9 @@ fn region_large_bins_exhaust_and_refill() {
 fn pool_growth_takes_back_the_room_of_binned_large_blocks() {
     let small = Layout::from_size_align(16, 8).unwrap();
     let count_small = |h: &mut Heap| {
-        let mut v = Vec::new();
-        while let Some(p) = h.allocate(small) {
-            v.push(p);
-        }
+        let v = fill(h, small);
         let n = v.len();
-        for p in v {
-            // SAFETY: live blocks of this heap with this layout.
-            unsafe { h.deallocate(p, small) };
-        }
+        free_all(h, v, small);
         h.check().unwrap();
         n
     };
@@ -525,15 +527,9 @@ fn pool_growth_takes_back_the_room_of_binned_large_blocks() {
     let expected = count_small(&mut fresh);
     let (mut h, _r2) = heap_with(64 * 1024, Config::SMALL);
     let large = Layout::from_size_align(2000, 8).unwrap();
-    let mut v = Vec::new();
-    while let Some(p) = h.allocate(large) {
-        v.push(p);
-    }
+    let v = fill(&mut h, large);
     assert!(v.len() > 10, "{} large blocks", v.len());
-    for p in v {
-        // SAFETY: live blocks of this heap with this layout.
-        unsafe { h.deallocate(p, large) };
-    }
+    free_all(&mut h, v, large);
     h.check().unwrap();
     assert_eq!(count_small(&mut h), expected);
 }
