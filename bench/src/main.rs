@@ -284,15 +284,12 @@ fn print_scaling(o: &Opts, runs: &HashMap<(usize, &'static str), Vec<f64>>) {
     println!(
         "Each of N threads replaces blocks of 16–256 B in its own ring of 1,024 (`threads-N`).\n"
     );
-    print!("| allocator |");
-    for n in &o.threads {
-        print!(" {n} thread{} |", if *n == 1 { "" } else { "s" });
-    }
-    print!("\n|---|");
-    for _ in &o.threads {
-        print!("---:|");
-    }
-    println!();
+    table_header(
+        "allocator",
+        o.threads
+            .iter()
+            .map(|n| format!("{n} thread{}", if *n == 1 { "" } else { "s" })),
+    );
     for &a in &o.allocs {
         print!("| {} |", col(a));
         for &n in &o.threads {
@@ -318,18 +315,19 @@ fn col(a: &str) -> &'static str {
     ALLOCATORS.iter().find(|x| x.0 == a).map_or("?", |x| x.1)
 }
 
+/// Prints a markdown table's header: a left-aligned first column, then right-aligned number columns.
+fn table_header<T: std::fmt::Display>(first: &str, columns: impl Iterator<Item = T>) {
+    print!("| {first} |");
+    let mut n = 0;
+    for c in columns {
+        print!(" {c} |");
+        n += 1;
+    }
+    println!("\n|---|{}", "---:|".repeat(n));
+}
+
 fn print_tables(o: &Opts, cells: &HashMap<(&'static str, &'static str), Cell>) {
-    let header = |title: &str| {
-        print!("| {title} |");
-        for a in &o.allocs {
-            print!(" {} |", col(a));
-        }
-        print!("\n|---|");
-        for _ in &o.allocs {
-            print!("---:|");
-        }
-        println!();
-    };
+    let header = |title: &str| table_header(title, o.allocs.iter().map(|a| col(a)));
     println!("## Time (median; in brackets: that allocator's time / poolgc's, above 1 = poolgc faster)\n");
     header("workload");
     for &w in &o.workloads {
@@ -390,15 +388,7 @@ fn print_static(out: &str) -> HashMap<(String, String), f64> {
     let med: HashMap<_, _> = raw.into_iter().map(|(k, v)| (k, median(&v))).collect();
     println!("\n## Static region, in process (million actions/s, median; in brackets: poolgc's rate / that allocator's, above 1 = poolgc faster)\n");
     println!("Each allocator's `GlobalAlloc` over its own 64 MiB region, the same seeded sequence of allocations and frees over 8,192 slots; `small`: sizes 1–512 B (skewed small), `mixed`: 80% of those, 18% 513 B–8 KiB, 2% 8–64 KiB. An allocator that has not finished its sequence within the time budget is rated on what it did.\n");
-    print!("| requests |");
-    for a in STATIC_ALLOCATORS {
-        print!(" {a} |");
-    }
-    print!("\n|---|");
-    for _ in STATIC_ALLOCATORS {
-        print!("---:|");
-    }
-    println!();
+    table_header("requests", STATIC_ALLOCATORS.iter());
     for v in ["small", "mixed"] {
         print!("| {v} |");
         let base = med.get(&(v.into(), "poolgc".into())).copied();
