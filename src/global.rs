@@ -185,8 +185,11 @@ impl PoolAlloc {
         pool_class_of(layout.size(), layout.align(), self.pool_max)
     }
 
-    /// The locked path of `alloc` (the only one for an allocator without thread caches).
-    #[inline]
+    /// The locked path of `alloc` (the only one for an allocator without thread caches). Out of line
+    /// where thread caches exist, so that `alloc` stays small enough to be inlined into the `__rust_alloc`
+    /// shim, with no stack frame on the fast path.
+    #[cfg_attr(all(feature = "std", not(loom)), inline(never))]
+    #[cfg_attr(not(all(feature = "std", not(loom))), inline)]
     fn alloc_locked(&self, layout: Layout) -> *mut u8 {
         let p = match self.pool_class(layout) {
             // SAFETY: the class comes from `pool_class`, with the heap's own `pool_max`.
@@ -196,14 +199,7 @@ impl PoolAlloc {
         p.map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
-    /// [`Self::alloc_locked`] out of line (see `alloc`).
-    #[cfg(all(feature = "std", not(loom)))]
-    #[inline(never)]
-    fn alloc_outlined(&self, layout: Layout) -> *mut u8 {
-        self.alloc_locked(layout)
-    }
-
-    /// The locked path of `dealloc`, out of line where thread caches exist (see `alloc`).
+    /// The locked path of `dealloc`, out of line where thread caches exist (see `alloc_locked`).
     ///
     /// # Safety
     /// As for `GlobalAlloc::dealloc`.
@@ -386,11 +382,6 @@ unsafe impl GlobalAlloc for PoolAlloc {
                 return unsafe { thread_cache::alloc(&self.cache, &self.heap, class, layout) };
             }
         }
-        // Out of line where thread caches exist, so that `alloc` stays small enough to be inlined into
-        // the `__rust_alloc` shim, with no stack frame on the fast path.
-        #[cfg(all(feature = "std", not(loom)))]
-        return self.alloc_outlined(layout);
-        #[cfg(not(all(feature = "std", not(loom))))]
         self.alloc_locked(layout)
     }
 
