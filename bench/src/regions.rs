@@ -100,6 +100,19 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Lazy<A> {
     }
 }
 
+/// A firmware-style poolgc: no thread caches, pools and large blocks from the region handed to it.
+pub const fn poolgc() -> poolgc::PoolAlloc {
+    poolgc::PoolAlloc::empty_with_config(poolgc::Config::HOSTED)
+}
+/// Hands a region to poolgc.
+///
+/// # Safety
+/// As for [`talc_give`].
+pub unsafe fn poolgc_give(a: &poolgc::PoolAlloc, start: *mut u8, len: usize) {
+    // SAFETY: forwarded contract.
+    unsafe { a.add_region(start, len) }
+}
+
 /// talc behind a spin lock.
 pub type Talc = talc::Talck<spin::Mutex<()>, talc::ErrOnOom>;
 /// A fresh talc.
