@@ -196,22 +196,28 @@ impl Arenas {
         }
     }
 
-    /// Removes one spare (wholly free) arena from the set and returns it, for release to its source;
-    /// `None` when no spare is held. O(arenas): for `trim` and out-of-memory paths only.
-    pub fn take_spare(&mut self) -> Option<*mut ArenaHeader> {
+    /// Removes the first spare (wholly free) arena at or after `*cursor` on the all-arena list from the set
+    /// and returns it, for release to its source; `*cursor` moves past it, so that a walk releasing several
+    /// spares visits each arena once. `None` when no spare is left there. Start with `cursor = self.all`.
+    ///
+    /// # Safety
+    /// `*cursor` is null or an arena of this set.
+    pub unsafe fn take_spare(&mut self, cursor: &mut *mut ArenaHeader) -> Option<*mut ArenaHeader> {
         if self.spares == 0 {
             return None;
         }
-        let mut a = self.all;
-        // SAFETY: arenas on the all-list are live; `spares > 0` means one of them is wholly free (and on
-        // a bucket list, as every arena with a free pool is).
+        let mut a = *cursor;
+        // SAFETY: arenas on the all-list are live; a wholly free one is on a bucket list too, as every arena
+        // with a free pool is.
         unsafe {
             while !a.is_null() && (*a).nfree != (*a).ntotal {
                 a = (*a).all_next;
             }
             if a.is_null() {
+                *cursor = a;
                 return None;
             }
+            *cursor = (*a).all_next;
             self.spares -= 1;
             self.remove(a);
         }

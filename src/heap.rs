@@ -27,10 +27,15 @@ use crate::stats::Stats;
 
 mod batch;
 mod check;
+mod spares;
 pub use check::{BlockState, HeapError};
 
-/// Fewest wholly free arenas a heap growing from the OS keeps (see [`Heap::max_spares`]).
+/// Wholly free arenas a heap growing from the OS keeps however long they stay unused (see
+/// [`Heap::max_spares`]).
 pub(crate) const MIN_SPARES: usize = 4;
+
+/// Default of [`Heap::set_spare_decay_ms`]: how long spare arenas beyond [`MIN_SPARES`] stay mapped.
+pub(crate) const SPARE_DECAY_MS: u32 = 1000;
 
 /// Running totals kept on every operation (the rest of [`Stats`] is computed by walking the arenas).
 #[derive(Clone, Copy)]
@@ -77,6 +82,10 @@ pub struct Heap {
     arenas: Arenas,
     sources: Sources,
     counters: Counters,
+    /// How long, in ms, spare arenas beyond `MIN_SPARES` stay mapped (see `spares.rs`).
+    spare_decay_ms: u32,
+    /// Since when (ms, monotonic) more than `MIN_SPARES` spares have been held; `None` while not.
+    spares_over_since: Option<u64>,
 }
 
 // SAFETY: a `Heap` exclusively owns every pool, arena and region it points to; nothing in it is tied to a
@@ -115,6 +124,8 @@ impl Heap {
                 arenas_reclaimed: 0,
                 arenas_highwater: 0,
             },
+            spare_decay_ms: SPARE_DECAY_MS,
+            spares_over_since: None,
         }
     }
 
@@ -251,30 +262,6 @@ impl Heap {
         self.sources.flush_bins() + self.sources.trim_cache() + self.release_spares()
     }
 
-    /// Gives every spare arena back to its source; returns the bytes released.
-    fn release_spares(&mut self) -> usize {
-        let mut released = 0;
-        while let Some(a) = self.arenas.take_spare() {
-            // SAFETY: `take_spare` removed a wholly free arena from every list.
-            released += unsafe { self.release_arena(a) };
-        }
-        released
-    }
-
-    /// How many wholly free arenas the heap keeps instead of giving them back: growing from the OS, up to
-    /// half the most arenas it has ever held (at least 4), so that a program that builds and
-    /// drops a large structure again and again does not unmap and page-fault that memory every time
-    /// (pymalloc keeps one); over regions, one (a free arena there is room a large request may need, and
-    /// holding it saves no page faults). Peak memory does not grow: spares are used before a new arena is
-    /// taken. [`trim`](Heap::trim) gives them all back.
-    pub fn max_spares(&self) -> usize {
-        if self.sources.use_os {
-            (self.counters.arenas_highwater / 2).max(MIN_SPARES)
-        } else {
-            1
-        }
-    }
-
     // ---- small blocks -------------------------------------------------------------------------------
 
     /// Frees a small block whatever layout it was last handed out with (its class is read from its pool).
@@ -376,6 +363,8 @@ impl Heap {
             let max = self.max_spares();
             if let Some(a) = self.arenas.return_pool(pool, max) {
                 self.release_arena(a);
+            } else if self.arenas.spares > MIN_SPARES {
+                self.decay_spares();
             }
         }
     }
@@ -404,6 +393,9 @@ impl Heap {
             };
             pool::init(pool, arena.cast(), class, reserved, ps, fresh, new);
             self.link_used(pool, class);
+        }
+        if self.spares_over_since.is_some() {
+            self.decay_spares();
         }
         Some(pool)
     }

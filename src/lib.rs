@@ -23,7 +23,7 @@
 //!
 //! | module | what it is |
 //! |---|---|
-//! | [`sync`](crate::sync) | the lock type: `spin`, or loom's atomics under `cfg(loom)` |
+//! | `sync` | the lock type: `spin`, or loom's atomics under `cfg(loom)` |
 //! | [`config`] | pool and arena geometry, per allocator |
 //! | [`size_class`] | request size → class → block size |
 //! | `source` | static regions (`linked_list_allocator` inside) and OS mappings |

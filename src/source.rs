@@ -225,6 +225,23 @@ pub(crate) mod os {
     }
 }
 
+/// A monotonic clock in milliseconds, for the heap's spare-arena decay (only heaps that grow from the OS
+/// read it; without the OS there is no clock and it reads 0).
+pub(crate) fn now_ms() -> u64 {
+    #[cfg(all(feature = "os", unix))]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC exists on every Unix.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
+    }
+    #[cfg(not(all(feature = "os", unix)))]
+    0
+}
+
 /// Why `add_region` refused a region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RegionError {

@@ -55,7 +55,7 @@ pub struct Stats {
     /// Pool and arena geometry.
     pub config: Config,
     /// Per-class figures, index = class: the small classes, then the medium ones
-    /// ([`NUM_POOL_CLASSES`](crate::size_class::NUM_POOL_CLASSES) in all).
+    /// ([`NUM_POOL_CLASSES`] in all).
     pub classes: [ClassStats; NUM_POOL_CLASSES],
 }
 

@@ -203,6 +203,7 @@ mod hosted {
     #[test]
     fn grows_from_the_os_and_gives_arenas_back() {
         let a = PoolAlloc::new();
+        a.with_heap(|h| h.set_spare_decay_ms(0));
         let l = Layout::from_size_align(64, 8).unwrap();
         let v: Vec<_> = (0..100_000).map(|_| alloc(&a, l).unwrap()).collect();
         let s = a.stats();
@@ -212,21 +213,23 @@ mod hosted {
             unsafe { a.dealloc(p.as_ptr(), l) };
         }
         let s = a.stats();
-        let max = a.with_heap(|h| h.max_spares());
-        assert_eq!(
-            max, 4,
-            "at least 4 spares; {} arenas at most",
-            s.arenas_highwater
-        );
-        assert_eq!(s.arenas, max, "all but the spare arenas go back");
-        assert_eq!(s.arenas_reclaimed + max, s.arenas_allocated_total);
+        assert_eq!(s.arenas, 4, "with no decay time all but 4 spares go back");
+        assert_eq!(s.arenas_reclaimed + 4, s.arenas_allocated_total);
         assert!(a.trim() > 0);
         assert_eq!(a.stats().bytes_reserved, 0);
         a.check().unwrap();
     }
 
+    /// Allocates and frees one block of a class no other test here uses: the pool it takes and gives
+    /// back is a pool-level event, where the heap looks at the age of its spares.
+    fn pool_event(a: &PoolAlloc) {
+        let l = Layout::from_size_align(200, 8).unwrap();
+        let p = alloc(a, l).unwrap();
+        unsafe { a.dealloc(p.as_ptr(), l) };
+    }
+
     #[test]
-    fn spare_arenas_are_bounded_reused_and_trimmed() {
+    fn spare_arenas_are_reused_decay_and_are_trimmed() {
         let a = PoolAlloc::new();
         let l = Layout::from_size_align(64, 8).unwrap();
         // ~25 MB of 64-byte blocks: about 26 arenas.
@@ -239,28 +242,39 @@ mod hosted {
             if round == 0 {
                 total = s.arenas_allocated_total;
             } else {
-                // Each rebuild maps only what the spares could not cover.
-                let spares = a.with_heap(|h| h.max_spares());
                 assert_eq!(
-                    s.arenas_allocated_total,
-                    total + s.arenas_highwater - spares,
-                    "round {round}"
+                    s.arenas_allocated_total, total,
+                    "round {round}: a rebuild within the decay time maps nothing new"
                 );
-                total = s.arenas_allocated_total;
             }
             for p in v {
                 unsafe { a.dealloc(p.as_ptr(), l) };
             }
             a.check().unwrap();
             let s = a.stats();
-            let max = a.with_heap(|h| h.max_spares());
             assert!(s.arenas_highwater >= 20, "{}", s.arenas_highwater);
-            assert_eq!(max, s.arenas_highwater / 2);
             assert_eq!(
-                s.arenas, max,
-                "round {round}: spares bounded by half the high-water mark"
+                s.arenas, s.arenas_highwater,
+                "round {round}: every freed arena kept as a spare"
             );
             assert_eq!(s.pools_in_use, 0);
+        }
+        assert_eq!(a.with_heap(|h| h.spare_decay_ms()), 1000);
+        pool_event(&a);
+        assert_eq!(a.stats().arenas, total, "younger than the decay time: kept");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        pool_event(&a);
+        // The event's pool came from one spare, so the decay left 4 others; that arena is a spare again.
+        let s = a.stats();
+        assert_eq!(s.arenas, 5, "older than the decay time: all but 4 go back");
+        assert_eq!(s.arenas_reclaimed, total - 5);
+        a.check().unwrap();
+        // The next build maps only what the 5 spares cannot hold.
+        let v: Vec<_> = (0..n).map(|_| alloc(&a, l).unwrap()).collect();
+        let s = a.stats();
+        assert_eq!(s.arenas_allocated_total, total + s.arenas - 5);
+        for p in v {
+            unsafe { a.dealloc(p.as_ptr(), l) };
         }
         let s = a.stats();
         assert_eq!(

@@ -1,0 +1,86 @@
+//! Spare arenas: wholly free arenas a heap keeps mapped instead of giving them back at once, so that a
+//! program that builds and drops a large structure again and again does not unmap and page-fault that
+//! memory every time.
+//!
+//! Growing from the OS, a heap keeps [`MIN_SPARES`] spares for as long as they stay unused, and any number
+//! more (never more than it has held at once, so peak memory does not grow: spares are used before a new
+//! arena is mapped) for [`spare_decay_ms`](Heap::spare_decay_ms), then gives those back — jemalloc's and
+//! mimalloc's "decay" idea. The clock is read only when pools change hands while spares beyond
+//! `MIN_SPARES` are held, so an idle heap keeps them until its next pool-level event or
+//! [`trim`](Heap::trim). Over static regions one spare is kept: a free arena there is room a large request
+//! may need, and holding it saves no page faults.
+
+use super::{Heap, MIN_SPARES};
+use crate::arena::ArenaHeader;
+
+impl Heap {
+    /// How many wholly free arenas the heap may hold right now: growing from the OS, as many as it has
+    /// ever held at once (those beyond 4 for at most [`spare_decay_ms`](Heap::spare_decay_ms)); over
+    /// regions, one. [`trim`](Heap::trim) gives them all back.
+    pub fn max_spares(&self) -> usize {
+        if self.sources.use_os {
+            self.counters.arenas_highwater.max(MIN_SPARES)
+        } else {
+            1
+        }
+    }
+
+    /// How long, in milliseconds, spare arenas beyond the four always kept stay mapped before they go back
+    /// to the OS (1 s by default).
+    pub fn spare_decay_ms(&self) -> u32 {
+        self.spare_decay_ms
+    }
+
+    /// Sets [`spare_decay_ms`](Heap::spare_decay_ms). `0` gives spares beyond the four kept back as soon
+    /// as they appear (pymalloc's policy, but for its one spare); `u32::MAX` keeps them until
+    /// [`trim`](Heap::trim). Takes effect at the next pool-level event.
+    ///
+    /// ```
+    /// use poolgc::PoolAlloc;
+    /// let a = PoolAlloc::new();
+    /// a.with_heap(|h| h.set_spare_decay_ms(0));
+    /// ```
+    pub fn set_spare_decay_ms(&mut self, ms: u32) {
+        self.spare_decay_ms = ms;
+    }
+
+    /// Called when spares beyond `MIN_SPARES` may be held: starts their clock, or, once they have been held
+    /// for the decay time, gives all but `MIN_SPARES` back.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn decay_spares(&mut self) {
+        if self.arenas.spares <= MIN_SPARES {
+            self.spares_over_since = None;
+            return;
+        }
+        let now = crate::source::now_ms();
+        let since = *self.spares_over_since.get_or_insert(now);
+        if now.saturating_sub(since) >= u64::from(self.spare_decay_ms) {
+            self.release_spares_over(MIN_SPARES);
+            self.spares_over_since = None;
+        }
+    }
+
+    /// Gives every spare arena back to its source; returns the bytes released.
+    pub(super) fn release_spares(&mut self) -> usize {
+        self.spares_over_since = None;
+        self.release_spares_over(0)
+    }
+
+    /// Gives spare arenas back to their sources until `keep` are left (one walk of the arena list);
+    /// returns the bytes released.
+    fn release_spares_over(&mut self, keep: usize) -> usize {
+        let mut released = 0;
+        let mut cursor: *mut ArenaHeader = self.arenas.all;
+        while self.arenas.spares > keep {
+            // SAFETY: the cursor starts at the list head and `take_spare` only moves it along the list, past
+            // the arena it removes (released below, never visited again).
+            let Some(a) = (unsafe { self.arenas.take_spare(&mut cursor) }) else {
+                break;
+            };
+            // SAFETY: `take_spare` removed a wholly free arena from every list.
+            released += unsafe { self.release_arena(a) };
+        }
+        released
+    }
+}
