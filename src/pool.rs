@@ -80,9 +80,11 @@ pub(crate) const fn first_offset(reserved: usize, class: usize) -> usize {
 
 /// Initialises the header of the pool at `pool`, keeping `arena`.
 ///
-/// If the pool last held blocks of the same class, its free list and carving point are still valid and
-/// are kept (pymalloc does the same); otherwise the pool starts with no freed block and carving at the
-/// first block. `fresh` says whether the pool's block area is untouched zeroed OS memory.
+/// The pool starts with no freed block and carving at the first block, even when it last held blocks of
+/// the same class: pymalloc keeps such a pool's free list, but that list is in the order the blocks were
+/// freed, and walking it (a thread cache's refill takes dozens of blocks at once) is a chain of dependent
+/// cache misses, where carving walks the pool in address order. `fresh` says whether the pool's block
+/// area is untouched zeroed OS memory.
 ///
 /// # Safety
 /// `pool` points to a pool-size-aligned pool of `pool_size` bytes owned by the caller, whose header is
@@ -99,12 +101,7 @@ pub(crate) unsafe fn init(
 ) {
     // SAFETY: the caller owns the pool; when `new` is false its header is initialised.
     unsafe {
-        if !new && (*pool).class as usize == class {
-            debug_assert_eq!((*pool).in_use, 0);
-            (*pool).next = ptr::null_mut();
-            (*pool).prev = ptr::null_mut();
-            return;
-        }
+        debug_assert!(new || (*pool).in_use == 0);
         let first = first_offset(reserved, class);
         let capacity = (pool_size - first) / block_size(class);
         debug_assert!(capacity >= 1);
