@@ -53,8 +53,7 @@ pub(crate) struct PoolHeader {
     pub capacity: u32,
     /// Offset of the first never-carved block (`first_offset + carved * block_size`).
     pub next_offset: u32,
-    /// Size class of the blocks (kept while the pool is empty, so a pool reused for the same class keeps
-    /// its free list).
+    /// Size class of the blocks.
     pub class: u8,
     /// See [`PoolFlags`].
     pub flags: PoolFlags,
