@@ -103,6 +103,13 @@ pub(crate) mod os {
     /// The OS page size (cached after the first call; allocation-free).
     #[inline]
     pub fn page_size() -> usize {
+        // Fixed on x86 Linux; skipping `sysconf` also spares the process a fault on its part of libc.
+        if cfg!(all(
+            target_os = "linux",
+            any(target_arch = "x86_64", target_arch = "x86")
+        )) {
+            return 4096;
+        }
         let p = PAGE_SIZE.load(Ordering::Relaxed);
         if p != 0 {
             return p;

@@ -47,9 +47,10 @@ fn actions(mixed: bool, n: usize) -> Vec<Action> {
 }
 
 /// Runs `seq` (or as much of it as fits in `budget_s`): an empty slot gets a new block, a full one is
-/// freed. Returns actions per second. Generic, so each allocator is called directly, as `__rust_alloc`
-/// calls the global one.
-fn drive<A: GlobalAlloc>(a: &A, seq: &[Action], budget_s: f64) -> f64 {
+/// freed. Returns actions per second. The allocator is called through `dyn GlobalAlloc`: one call per
+/// request into its `GlobalAlloc` method, as a program's `__rust_alloc` shim calls its global allocator
+/// (a generic driver would inline whole allocators into the loop, which no program does).
+fn drive(a: &dyn GlobalAlloc, seq: &[Action], budget_s: f64) -> f64 {
     let mut slots: Vec<(*mut u8, Layout)> =
         vec![(core::ptr::null_mut(), Layout::new::<u8>()); SLOTS];
     let t = Instant::now();
