@@ -121,8 +121,8 @@ impl Arenas {
 
     /// Takes an empty pool from the arena with the fewest free pools.
     ///
-    /// Returns the pool, its arena, whether its header is uninitialised (never used), and whether its block
-    /// area is untouched zeroed OS memory; `None` when no arena has a free pool.
+    /// Returns the pool, its arena, and whether its block area is untouched zeroed OS memory; `None` when
+    /// no arena has a free pool.
     ///
     /// # Safety
     /// The arena lists are well formed (as every method here keeps them).
@@ -130,7 +130,7 @@ impl Arenas {
     pub unsafe fn take_pool(
         &mut self,
         pool_size: usize,
-    ) -> Option<(*mut PoolHeader, *mut ArenaHeader, bool, bool)> {
+    ) -> Option<(*mut PoolHeader, *mut ArenaHeader, bool)> {
         if self.nonempty == 0 {
             return None;
         }
@@ -138,16 +138,15 @@ impl Arenas {
         // SAFETY: `a` is a live arena on a bucket list, so it has a free pool: a recycled one or a never-used
         // one below `ntotal`.
         unsafe {
-            let (pool, new, fresh) = if !(*a).free_pools.is_null() {
+            let (pool, fresh) = if !(*a).free_pools.is_null() {
                 let p = (*a).free_pools;
                 (*a).free_pools = (*p).next;
-                (p, false, false)
+                (p, false)
             } else {
                 let i = (*a).next_fresh as usize;
                 (*a).next_fresh += 1;
                 (
                     (*a).base.wrapping_add(i * pool_size).cast::<PoolHeader>(),
-                    true,
                     (*a).fresh,
                 )
             };
@@ -159,7 +158,7 @@ impl Arenas {
             if (*a).nfree > 0 {
                 self.push_bucket(a);
             }
-            Some((pool, a, new, fresh))
+            Some((pool, a, fresh))
         }
     }
 

@@ -374,8 +374,9 @@ impl Heap {
     #[inline(never)]
     fn new_pool(&mut self, class: usize) -> Option<*mut PoolHeader> {
         let ps = self.config.pool_size();
+        let spares = self.arenas.spares;
         // SAFETY: the arena lists are well formed.
-        let (pool, arena, new, fresh) = match unsafe { self.arenas.take_pool(ps) } {
+        let (pool, arena, fresh) = match unsafe { self.arenas.take_pool(ps) } {
             Some(t) => t,
             None => {
                 self.grow()?;
@@ -383,18 +384,23 @@ impl Heap {
                 unsafe { self.arenas.take_pool(ps) }?
             }
         };
-        // SAFETY: a pool taken from an arena is ours (pool 0 also carries the arena header); a pool that is
-        // not new has an initialised header.
+        // SAFETY: a pool taken from an arena is ours, with no block in use (pool 0 also carries the arena
+        // header, which `reserved` keeps clear of).
         unsafe {
             let reserved = if (*arena).base == pool.cast::<u8>() {
                 ARENA_RESERVED
             } else {
                 POOL_HEADER
             };
-            pool::init(pool, arena.cast(), class, reserved, ps, fresh, new);
+            pool::init(pool, arena.cast(), class, reserved, ps, fresh);
             self.link_used(pool, class);
         }
         if self.spares_over_since.is_some() {
+            if self.arenas.spares < spares {
+                // A spare is in use again: demand is back, so the spares' idle time starts over rather
+                // than ending in a release just as they are wanted.
+                self.spares_over_since = None;
+            }
             self.decay_spares();
         }
         Some(pool)
@@ -528,6 +534,7 @@ impl Heap {
         s.peak_bytes_in_use = c.peak;
         s.bytes_reserved = self.sources.reserved;
         s.arenas = self.arenas.count;
+        s.spare_arenas = self.arenas.spares;
         s.arenas_allocated_total = c.arenas_total;
         s.arenas_reclaimed = c.arenas_reclaimed;
         s.arenas_highwater = c.arenas_highwater;

@@ -86,9 +86,8 @@ pub(crate) const fn first_offset(reserved: usize, class: usize) -> usize {
 /// area is untouched zeroed OS memory.
 ///
 /// # Safety
-/// `pool` points to a pool-size-aligned pool of `pool_size` bytes owned by the caller, whose header is
-/// either initialised (`class` and `flags` valid) or, when `new` is true, uninitialised; `reserved` is the
-/// bytes taken by headers at its start.
+/// `pool` points to a pool-size-aligned pool of `pool_size` bytes owned by the caller, with no block in
+/// use (its header, if any, is overwritten); `reserved` is the bytes taken by headers at its start.
 pub(crate) unsafe fn init(
     pool: *mut PoolHeader,
     arena: *mut u8,
@@ -96,11 +95,9 @@ pub(crate) unsafe fn init(
     reserved: usize,
     pool_size: usize,
     fresh: bool,
-    new: bool,
 ) {
-    // SAFETY: the caller owns the pool; when `new` is false its header is initialised.
+    // SAFETY: the caller owns the pool and every byte of it.
     unsafe {
-        debug_assert!(new || (*pool).in_use == 0);
         let first = first_offset(reserved, class);
         let capacity = (pool_size - first) / block_size(class);
         debug_assert!(capacity >= 1);

@@ -100,7 +100,8 @@ pub(crate) mod os {
 
     static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 
-    /// The OS page size (cached after the first call; allocation-free).
+    /// The OS page size: 4096 on x86 Linux, else `sysconf`'s answer, cached after the first call
+    /// (allocation-free).
     #[inline]
     pub fn page_size() -> usize {
         // Fixed on x86 Linux; skipping `sysconf` also spares the process a fault on its part of libc.

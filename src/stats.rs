@@ -38,6 +38,9 @@ pub struct Stats {
     pub arenas_reclaimed: usize,
     /// Most arenas held at once.
     pub arenas_highwater: usize,
+    /// Wholly free arenas held for reuse (counted in `arenas`; see
+    /// [`Heap::spare_decay_ms`](crate::Heap::spare_decay_ms)).
+    pub spare_arenas: usize,
     /// Pools holding at least one block.
     pub pools_in_use: usize,
     /// Empty pools inside held arenas (recycled or never used).
@@ -73,6 +76,7 @@ impl Stats {
             arenas_allocated_total: 0,
             arenas_reclaimed: 0,
             arenas_highwater: 0,
+            spare_arenas: 0,
             pools_in_use: 0,
             pools_free: 0,
             large_blocks: 0,
@@ -124,6 +128,7 @@ impl Stats {
         line(out, "# arenas reclaimed", self.arenas_reclaimed)?;
         line(out, "# arenas highwater mark", self.arenas_highwater)?;
         line(out, "# arenas allocated current", self.arenas)?;
+        line(out, "# arenas held as spares", self.spare_arenas)?;
         let mut label = Label::default();
         write!(
             label,

@@ -203,3 +203,28 @@ fn trees_cycle_through_the_transfer_cache_and_flush_back_exactly() {
     ALLOC.trim();
     ALLOC.check().unwrap();
 }
+
+#[test]
+fn spares_decay_while_the_caches_refill() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // With no decay time, every pool-level event leaves at most 4 spares, including the new pools that
+    // the caches' batch refills take (`Heap::alloc_batch`), which may release arenas mid-refill.
+    ALLOC.with_heap(|h| h.set_spare_decay_ms(0));
+    for round in 0..3u8 {
+        let v: Vec<Box<[u8]>> = (0..200_000usize)
+            .map(|i| vec![round; 16 + (i * 37) % 480].into_boxed_slice())
+            .collect();
+        assert!(v.iter().all(|b| b.iter().all(|&x| x == round)));
+        drop(v);
+        ALLOC.flush_thread_cache();
+        ALLOC.check().unwrap();
+        let s = ALLOC.stats();
+        assert!(
+            s.spare_arenas <= 4,
+            "round {round}: {} spares",
+            s.spare_arenas
+        );
+        assert!(s.arenas_reclaimed > 0, "round {round}");
+    }
+    ALLOC.with_heap(|h| h.set_spare_decay_ms(1000));
+}

@@ -131,6 +131,28 @@ fn zeroed_memory_is_zero_even_when_recycled() {
 }
 
 #[test]
+fn a_recycled_pool_carves_again_in_address_order() {
+    let (mut h, _r) = heap_with(64 * 1024, Config::SMALL);
+    let l = Layout::from_size_align(64, 8).unwrap();
+    let a: Vec<_> = (0..3).map(|_| h.allocate(l).unwrap()).collect();
+    assert!(a
+        .windows(2)
+        .all(|w| w[1].as_ptr() as usize == w[0].as_ptr() as usize + 64));
+    for &p in &a {
+        unsafe { h.deallocate(p, l) };
+    }
+    // The pool is empty and back in its arena. Taken again for the same class, it carves from its first
+    // block, not along its free list (which would hand out the last block freed, a[2], first).
+    let b: Vec<_> = (0..2).map(|_| h.allocate(l).unwrap()).collect();
+    assert_eq!(b, a[..2]);
+    assert_eq!(h.block_state(a[2].as_ptr()), BlockState::NeverUsed);
+    for p in b {
+        unsafe { h.deallocate(p, l) };
+    }
+    h.check().unwrap();
+}
+
+#[test]
 fn realloc_keeps_contents_across_classes_and_into_large() {
     let (mut h, _r) = heap_with(1 << 20, Config::new(4096, 64 * 1024));
     let l = Layout::from_size_align(1, 1).unwrap();

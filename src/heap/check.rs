@@ -123,7 +123,8 @@ impl Heap {
                 let p = ar.base.wrapping_add(i * ps).cast::<PoolHeader>();
                 // SAFETY: pools below next_fresh have initialised headers.
                 let pool = unsafe { &*p };
-                // Empty pools too: one reused for the same class keeps its free list as it is.
+                // Empty pools too: an empty pool's header keeps its last free list until the pool is reused,
+                // and that list must still be well formed.
                 let reserved = if i == 0 { ARENA_RESERVED } else { POOL_HEADER };
                 small_bytes += self.check_pool(p, pool, a, reserved)?;
                 if pool.in_use == 0 {
@@ -161,7 +162,7 @@ impl Heap {
         Ok(())
     }
 
-    /// Checks one pool with blocks in use; returns the bytes its blocks hold.
+    /// Checks one initialised pool (in use or empty); returns the bytes its blocks in use hold.
     fn check_pool(
         &self,
         p: *mut PoolHeader,

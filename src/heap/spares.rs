@@ -15,8 +15,9 @@ use crate::arena::ArenaHeader;
 
 impl Heap {
     /// How many wholly free arenas the heap may hold right now: growing from the OS, as many as it has
-    /// ever held at once (those beyond 4 for at most [`spare_decay_ms`](Heap::spare_decay_ms)); over
-    /// regions, one. [`trim`](Heap::trim) gives them all back.
+    /// ever held at once (those beyond 4 until the first pool-level event at least
+    /// [`spare_decay_ms`](Heap::spare_decay_ms) after their number went over 4 and no spare was taken
+    /// back into use); over regions, one. [`trim`](Heap::trim) gives them all back.
     pub fn max_spares(&self) -> usize {
         if self.sources.use_os {
             self.counters.arenas_highwater.max(MIN_SPARES)
@@ -44,8 +45,8 @@ impl Heap {
         self.spare_decay_ms = ms;
     }
 
-    /// Called when spares beyond `MIN_SPARES` may be held: starts their clock, or, once they have been held
-    /// for the decay time, gives all but `MIN_SPARES` back.
+    /// Called at pool-level events while spares beyond `MIN_SPARES` may be held: starts their clock, or,
+    /// once they have been held for the decay time, gives all but `MIN_SPARES` back.
     #[cold]
     #[inline(never)]
     pub(super) fn decay_spares(&mut self) {
@@ -74,7 +75,8 @@ impl Heap {
         let mut cursor: *mut ArenaHeader = self.arenas.all;
         while self.arenas.spares > keep {
             // SAFETY: the cursor starts at the list head and `take_spare` only moves it along the list, past
-            // the arena it removes (released below, never visited again).
+            // the arena it removes; `release_arena` below gives back that arena alone and unlinks no other
+            // (a region's first-fit allocator only edits its free holes), so the cursor stays on the list.
             let Some(a) = (unsafe { self.arenas.take_spare(&mut cursor) }) else {
                 break;
             };
