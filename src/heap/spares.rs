@@ -5,9 +5,9 @@
 //! Growing from the OS, a heap keeps [`MIN_SPARES`] spares for as long as they stay unused, and any number
 //! more (never more than it has held at once, so peak memory does not grow: spares are used before a new
 //! arena is mapped) for [`spare_decay_ms`](Heap::spare_decay_ms), then gives those back — jemalloc's and
-//! mimalloc's "decay" idea. The clock is read only when pools change hands while spares beyond
-//! `MIN_SPARES` are held, so an idle heap keeps them until its next pool-level event or
-//! [`trim`](Heap::trim). Over static regions one spare is kept: a free arena there is room a large request
+//! mimalloc's "decay" idea. The clock restarts whenever a spare is taken back into use (demand is back),
+//! and is read only when pools change hands while spares beyond `MIN_SPARES` are held, so an idle heap
+//! keeps them until its next pool-level event or [`trim`](Heap::trim). Over static regions one spare is kept: a free arena there is room a large request
 //! may need, and holding it saves no page faults.
 
 use super::{Heap, MIN_SPARES};
