@@ -23,7 +23,7 @@ struct Action {
 }
 
 /// The seeded sequence, drawn before any timing so that the clock measures the allocator and the slot
-/// table, not the random-number generator (about a third of the run when the draws were inline).
+/// table, not the random-number generator (about a quarter of the timed loop when the draws were inline).
 fn actions(mixed: bool, n: usize) -> Vec<Action> {
     let mut rng = Rng(0x5eed_57a7);
     (0..n)
