@@ -13,6 +13,9 @@ use std::collections::{BTreeMap, HashMap};
 #[global_allocator]
 static A: PoolAlloc = PoolAlloc::new();
 
+/// Largest value a growth op makes (well into the large, `mremap`-grown path).
+const MAX_VALUE: usize = 4 << 20;
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let mut tree: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
     let mut hash: HashMap<u8, String> = HashMap::new();
@@ -34,9 +37,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 hash.remove(&key);
             }
             // Grow a value (realloc), or give the big vector's spare capacity back (shrinking realloc).
+            // Doubling is capped at 4 MiB: a run of growth ops would otherwise ask for gigabytes and
+            // trip libFuzzer's RSS limit (an out-of-memory report, not a bug).
             3 => {
                 if let Some(v) = tree.get_mut(&key) {
-                    v.resize(v.len() * 2 + len, key);
+                    v.resize((v.len() * 2 + len).min(MAX_VALUE), key);
                     hash.insert(key, format!("{key}:{}", v.len()));
                 } else {
                     big.shrink_to(len);
