@@ -7,8 +7,8 @@
 //! arena is mapped) for [`spare_decay_ms`](Heap::spare_decay_ms), then gives those back — jemalloc's and
 //! mimalloc's "decay" idea. The clock restarts whenever a spare is taken back into use (demand is back),
 //! and is read only when pools change hands while spares beyond `MIN_SPARES` are held, so an idle heap
-//! keeps them until its next pool-level event or [`trim`](Heap::trim). Over static regions one spare is kept: a free arena there is room a large request
-//! may need, and holding it saves no page faults.
+//! keeps them until its next pool-level event or [`trim`](Heap::trim). Over static regions one spare is
+//! kept: a free arena there is room a large request may need, and holding it saves no page faults.
 
 use super::{Heap, MIN_SPARES};
 use crate::arena::ArenaHeader;
