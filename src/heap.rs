@@ -35,7 +35,7 @@ pub use check::{BlockState, HeapError};
 pub(crate) const MIN_SPARES: usize = 4;
 
 /// Default of [`Heap::set_spare_decay_ms`]: how long spare arenas beyond [`MIN_SPARES`] stay mapped.
-pub(crate) const SPARE_DECAY_MS: u32 = 1000;
+pub(crate) const SPARE_DECAY_MS: u32 = crate::source::DECAY_MS;
 
 /// Running totals kept on every operation (the rest of [`Stats`] is computed by walking the arenas).
 #[derive(Clone, Copy)]
@@ -151,7 +151,7 @@ impl Heap {
     pub fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         match self.pool_class(layout) {
             Some(class) => self.alloc_small(class).map(|(p, _)| p),
-            None => self.alloc_large(layout).map(|(p, _)| p),
+            None => self.alloc_large(layout, false).map(|(p, _)| p),
         }
     }
 
@@ -175,7 +175,7 @@ impl Heap {
         let (p, pristine) = if let Some(class) = self.pool_class(layout) {
             self.alloc_small(class)?
         } else {
-            self.alloc_large(layout)?
+            self.alloc_large(layout, true)?
         };
         if !pristine {
             // SAFETY: the block was just allocated with at least `layout.size()` bytes.
@@ -289,7 +289,7 @@ impl Heap {
     /// Allocates a block for a layout that [`pool_class`](Heap::pool_class) sends to the large path.
     #[inline]
     pub(crate) fn alloc_large_block(&mut self, layout: Layout) -> Option<NonNull<u8>> {
-        self.alloc_large(layout).map(|(p, _)| p)
+        self.alloc_large(layout, false).map(|(p, _)| p)
     }
 
     /// Takes a block of `class`; returns it and whether it is pristine zeroed OS memory.
@@ -415,7 +415,7 @@ impl Heap {
         loop {
             // SAFETY: size is a non-zero multiple of the power-of-two pool size, far below isize::MAX.
             let layout = unsafe { Layout::from_size_align_unchecked(size, ps) };
-            if let Some((base, fresh)) = self.sources.alloc(layout) {
+            if let Some((base, fresh)) = self.sources.alloc(layout, true) {
                 // SAFETY: `base` is pool-aligned and the `size` bytes from it are ours.
                 unsafe { self.arenas.add(base.as_ptr(), size / ps, fresh) };
                 let c = &mut self.counters;
@@ -479,17 +479,19 @@ impl Heap {
 
     // ---- large blocks -------------------------------------------------------------------------------
 
+    /// Allocates a large block (`zeroed`: the caller zeroes it, see [`large::alloc`]); returns it and
+    /// whether it is zeroed OS memory.
     #[cold]
     #[inline(never)]
-    fn alloc_large(&mut self, layout: Layout) -> Option<(NonNull<u8>, bool)> {
-        let r = match large::alloc(&mut self.sources, layout) {
+    fn alloc_large(&mut self, layout: Layout, zeroed: bool) -> Option<(NonNull<u8>, bool)> {
+        let r = match large::alloc(&mut self.sources, layout, zeroed) {
             Some(r) => r,
             None => {
                 // Memory held for reuse (spare arenas, cached mappings) must not make a request fail.
                 if self.release_spares() + self.sources.trim_cache() == 0 {
                     return None;
                 }
-                large::alloc(&mut self.sources, layout)?
+                large::alloc(&mut self.sources, layout, zeroed)?
             }
         };
         let c = &mut self.counters;
@@ -535,6 +537,7 @@ impl Heap {
         s.bytes_reserved = self.sources.reserved;
         s.arenas = self.arenas.count;
         s.spare_arenas = self.arenas.spares;
+        s.cached_large_bytes = self.sources.cached_bytes();
         s.arenas_allocated_total = c.arenas_total;
         s.arenas_reclaimed = c.arenas_reclaimed;
         s.arenas_highwater = c.arenas_highwater;

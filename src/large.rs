@@ -11,10 +11,15 @@ use core::ptr::NonNull;
 
 use crate::source::Sources;
 
-/// Allocates a large block. Returns it and whether it is zeroed OS memory.
+/// Allocates a large block (`zeroed`: the caller will zero it, so a fresh OS mapping is preferred above
+/// a size). Returns it and whether it is zeroed OS memory.
 #[inline]
-pub(crate) fn alloc(src: &mut Sources, layout: Layout) -> Option<(NonNull<u8>, bool)> {
-    src.alloc_large(layout)
+pub(crate) fn alloc(
+    src: &mut Sources,
+    layout: Layout,
+    zeroed: bool,
+) -> Option<(NonNull<u8>, bool)> {
+    src.alloc_large(layout, zeroed)
 }
 
 /// Frees a large block.
@@ -27,9 +32,11 @@ pub(crate) unsafe fn dealloc(src: &mut Sources, ptr: NonNull<u8>, layout: Layout
     unsafe { src.dealloc_large(ptr, layout) }
 }
 
-/// Tries to resize a large block without copying: in place when the page count does not change, by
-/// `mremap` for OS blocks on Linux. Returns `None` if the caller must allocate, copy and free instead;
-/// the block is then untouched.
+/// Tries to resize a large block without copying. An OS block stays in place when its page count does not
+/// change, grows into the cached range that follows it, gives a shrunk tail to the cache, or moves with
+/// `mremap` on Linux. Returns `None` if the caller must allocate, copy and free instead (also when a
+/// cached range can take the grown block: copying beats faulting in fresh pages); the block is then
+/// untouched.
 ///
 /// # Safety
 /// `ptr` is a live large block of `layout`; `new_size` is non-zero and, rounded to `layout.align()`,
@@ -54,10 +61,9 @@ pub(crate) unsafe fn resize(
         if layout.align() > os::page_size() {
             return None;
         }
-        // SAFETY: an OS block of alignment ≤ page size is one whole mapping of `old` bytes.
-        let p = unsafe { os::remap(ptr, old, new) }?;
-        src.reserved = src.reserved - old + new;
-        Some(p)
+        // SAFETY: an OS block of alignment ≤ page size is one whole range of `old` bytes inside one of our
+        // mappings, as the contract of `resize_os` asks.
+        unsafe { src.resize_os(ptr, old, new) }
     }
     #[cfg(not(all(feature = "os", unix)))]
     {

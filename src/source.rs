@@ -94,7 +94,13 @@ impl Region {
 
 /// Memory mappings from the OS.
 #[cfg(all(feature = "os", unix))]
+mod mapcache;
+#[cfg(all(feature = "os", unix))]
 pub(crate) mod os;
+
+/// Default decay time (ms) of memory kept for reuse: spare arenas (see `Heap::set_spare_decay_ms`) and
+/// cached large mappings beyond the 1 MiB always kept.
+pub(crate) const DECAY_MS: u32 = 1000;
 
 /// A monotonic clock in milliseconds, for the heap's spare-arena decay (only heaps that grow from the OS
 /// read it; without the OS there is no clock and it reads 0).
@@ -144,9 +150,9 @@ pub(crate) struct Sources {
     pub use_os: bool,
     /// Bytes held from sources: region sizes plus live OS mappings (the large-block cache included).
     pub reserved: usize,
-    /// Recently freed OS mappings kept for reuse (see [`LargeCache`]).
+    /// Freed OS mappings kept for reuse (see [`mapcache`]).
     #[cfg(all(feature = "os", unix))]
-    cache: LargeCache,
+    cache: mapcache::MapCache,
     /// Freed large region blocks kept for reuse, by size class (see [`bin_of`]): heads of lists threaded
     /// through the blocks' first word. Every block on bin `k` came from a region as
     /// `Layout(bin_size(k), BIN_ALIGN)`.
@@ -194,55 +200,6 @@ pub(crate) const fn binnable(layout: Layout) -> bool {
     layout.align() <= BIN_ALIGN && layout.size() >= BIN_MIN && layout.size() <= BIN_MAX
 }
 
-/// Freed OS mappings of up to [`LargeCache::MAX_BLOCK`] bytes, kept (up to [`LargeCache::BUDGET`] bytes)
-/// so that a buffer freed and allocated again (a `Vec` of a few KiB in a loop) costs no `mmap`/`munmap`
-/// pair, no page faults and no TLB shootdown. Reused by exact page count; `trim` empties it.
-#[cfg(all(feature = "os", unix))]
-struct LargeCache {
-    slots: [(*mut u8, usize); LargeCache::SLOTS],
-    bytes: usize,
-}
-
-#[cfg(all(feature = "os", unix))]
-impl LargeCache {
-    const SLOTS: usize = 16;
-    const MAX_BLOCK: usize = 256 * 1024;
-    const BUDGET: usize = 1024 * 1024;
-
-    const fn new() -> Self {
-        LargeCache {
-            slots: [(ptr::null_mut(), 0); LargeCache::SLOTS],
-            bytes: 0,
-        }
-    }
-
-    /// A cached mapping of exactly `size` bytes, if any.
-    fn take(&mut self, size: usize) -> Option<NonNull<u8>> {
-        if self.bytes == 0 {
-            return None;
-        }
-        let slot = self.slots.iter_mut().find(|s| s.1 == size)?;
-        let p = core::mem::replace(slot, (ptr::null_mut(), 0)).0;
-        self.bytes -= size;
-        NonNull::new(p)
-    }
-
-    /// Keeps a mapping of `size` bytes if there is room; `false` if the caller must unmap it.
-    fn put(&mut self, p: NonNull<u8>, size: usize) -> bool {
-        if size > Self::MAX_BLOCK || self.bytes + size > Self::BUDGET {
-            return false;
-        }
-        match self.slots.iter_mut().find(|s| s.0.is_null()) {
-            Some(slot) => {
-                *slot = (p.as_ptr(), size);
-                self.bytes += size;
-                true
-            }
-            None => false,
-        }
-    }
-}
-
 impl Sources {
     pub const fn new(use_os: bool) -> Self {
         Sources {
@@ -251,7 +208,7 @@ impl Sources {
             use_os: use_os && cfg!(all(feature = "os", unix)),
             reserved: 0,
             #[cfg(all(feature = "os", unix))]
-            cache: LargeCache::new(),
+            cache: mapcache::MapCache::new(DECAY_MS),
             bins: [ptr::null_mut(); NUM_BINS],
             binned: 0,
             exact: [0; 8],
@@ -299,8 +256,9 @@ impl Sources {
 
     /// Allocates a span for `layout`: first fit over the regions (after giving the binned blocks back to
     /// them if none has room), then (when allowed) a fresh OS mapping of `layout.size()` rounded up to whole
-    /// pages. Returns the span and whether it is zeroed OS memory.
-    pub fn alloc(&mut self, layout: Layout) -> Option<(NonNull<u8>, bool)> {
+    /// pages, or a cached one (a zeroed request above [`mapcache::ZEROED_REUSE_MAX`] takes a fresh one).
+    /// Returns the span and whether it is zeroed OS memory.
+    pub fn alloc(&mut self, layout: Layout, zeroed: bool) -> Option<(NonNull<u8>, bool)> {
         if let Some(p) = self.alloc_regions(layout) {
             return Some((p, false));
         }
@@ -309,7 +267,7 @@ impl Sources {
                 return Some((p, false));
             }
         }
-        self.alloc_os(layout)
+        self.alloc_os(layout, zeroed)
     }
 
     /// First fit over the regions.
@@ -329,9 +287,9 @@ impl Sources {
 
     /// Allocates a large block: a binned region block of its size class if one is waiting, else a region
     /// block of the class size (so that it can be binned when freed), else as [`alloc`](Sources::alloc).
-    pub fn alloc_large(&mut self, layout: Layout) -> Option<(NonNull<u8>, bool)> {
+    pub fn alloc_large(&mut self, layout: Layout, zeroed: bool) -> Option<(NonNull<u8>, bool)> {
         if self.regions.is_null() || !binnable(layout) {
-            return self.alloc(layout);
+            return self.alloc(layout, zeroed);
         }
         let k = bin_of(layout.size());
         let head = self.bins[k];
@@ -362,7 +320,7 @@ impl Sources {
                 return Some((p, false));
             }
         }
-        self.alloc_os(layout)
+        self.alloc_os(layout, zeroed)
     }
 
     /// Frees a large block from [`alloc_large`](Sources::alloc_large).
@@ -448,38 +406,92 @@ impl Sources {
     }
 
     #[cfg(all(feature = "os", unix))]
-    fn alloc_os(&mut self, layout: Layout) -> Option<(NonNull<u8>, bool)> {
+    fn alloc_os(&mut self, layout: Layout, zeroed: bool) -> Option<(NonNull<u8>, bool)> {
         if !self.use_os {
             return None;
         }
         let size = os_size(layout.size())?;
-        if layout.align() <= os::page_size() {
+        if layout.align() <= os::page_size() && !(zeroed && size > mapcache::ZEROED_REUSE_MAX) {
             if let Some(p) = self.cache.take(size) {
                 return Some((p, false));
             }
         }
+        self.reserved -= self.cache.make_room(size);
         let p = os::map(size, layout.align())?;
         // SAFETY: `[p, p + size)` is the mapping just made.
         unsafe { os::advise_huge(p, size) };
         self.reserved += size;
+        self.cache.mapped(size);
         Some((p, true))
+    }
+
+    /// Resizes the live OS block `[ptr, ptr + old)` to `new` bytes without copying (see
+    /// [`large::resize`](crate::large::resize)); `None`: the caller copies.
+    ///
+    /// # Safety
+    /// `[ptr, ptr + old)` is a live large block of page alignment made by `alloc_os`; `old != new`, both
+    /// page multiples.
+    #[cfg(all(feature = "os", unix))]
+    pub unsafe fn resize_os(
+        &mut self,
+        ptr: NonNull<u8>,
+        old: usize,
+        new: usize,
+    ) -> Option<NonNull<u8>> {
+        let a = ptr.as_ptr().addr();
+        if new > old {
+            if let Some(p) = self.cache.absorb(a, old, new - old) {
+                return Some(p);
+            }
+            if self.cache.holds(new) {
+                return None;
+            }
+        } else {
+            let tail = ptr.as_ptr().wrapping_add(new);
+            if self.cache.put_tail(a, tail, old - new) {
+                return Some(ptr);
+            }
+        }
+        // SAFETY: forwarded contract: a whole range inside one of our mappings (the cache keeps every
+        // range inside the mapping it came from), of alignment at most the page size.
+        let p = unsafe { os::remap(ptr, old, new) }?;
+        self.cache.remapped(a, old, p.as_ptr().addr(), new);
+        self.reserved = self.reserved - old + new;
+        Some(p)
     }
 
     /// Unmaps every cached mapping; returns the bytes released.
     #[cfg(all(feature = "os", unix))]
     pub fn trim_cache(&mut self) -> usize {
-        let mut released = 0;
-        for slot in self.cache.slots.iter_mut() {
-            let (p, size) = core::mem::replace(slot, (ptr::null_mut(), 0));
-            if let Some(p) = NonNull::new(p) {
-                // SAFETY: a cached mapping of exactly `size` bytes, used by nobody.
-                unsafe { os::unmap(p, size) };
-                released += size;
-            }
-        }
-        self.cache.bytes = 0;
+        let released = self.cache.trim();
         self.reserved -= released;
         released
+    }
+
+    /// Bytes in cached mappings (freed large blocks kept for reuse).
+    pub fn cached_bytes(&self) -> usize {
+        #[cfg(all(feature = "os", unix))]
+        return self.cache.bytes;
+        #[cfg(not(all(feature = "os", unix)))]
+        0
+    }
+
+    /// Sets how long cached mappings beyond the 1 MiB always kept stay mapped without a reuse.
+    pub fn set_decay_ms(&mut self, ms: u32) {
+        #[cfg(all(feature = "os", unix))]
+        {
+            self.cache.decay_ms = ms;
+        }
+        #[cfg(not(all(feature = "os", unix)))]
+        let _ = ms;
+    }
+
+    /// Checks the large-block cache's invariants.
+    pub fn check_cache(&self) -> Result<(), &'static str> {
+        #[cfg(all(feature = "os", unix))]
+        return self.cache.check();
+        #[cfg(not(all(feature = "os", unix)))]
+        Ok(())
     }
 
     /// Without an OS there is no cache.
@@ -489,7 +501,7 @@ impl Sources {
     }
 
     #[cfg(not(all(feature = "os", unix)))]
-    fn alloc_os(&mut self, _layout: Layout) -> Option<(NonNull<u8>, bool)> {
+    fn alloc_os(&mut self, _layout: Layout, _zeroed: bool) -> Option<(NonNull<u8>, bool)> {
         None
     }
 
@@ -513,10 +525,17 @@ impl Sources {
     #[cfg(all(feature = "os", unix))]
     unsafe fn dealloc_os(&mut self, ptr: NonNull<u8>, layout: Layout) {
         let size = os_size(layout.size()).unwrap_or(0);
-        if layout.align() <= os::page_size() && self.cache.put(ptr, size) {
-            return;
+        if layout.align() <= os::page_size() {
+            let kept = self.cache.put(ptr, size);
+            self.reserved -= self.cache.decay();
+            if kept {
+                return;
+            }
+        } else {
+            self.cache.unmapped(ptr.as_ptr().addr(), size);
         }
-        // SAFETY: forwarded contract; `alloc_os` mapped exactly this rounded size.
+        // SAFETY: forwarded contract; `alloc_os` mapped exactly this rounded size (or the cache's bounds
+        // refused it, which leaves it ours to unmap).
         unsafe { os::unmap(ptr, size) };
         self.reserved -= size;
     }

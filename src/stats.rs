@@ -41,6 +41,9 @@ pub struct Stats {
     /// Wholly free arenas held for reuse (counted in `arenas`; see
     /// [`Heap::spare_decay_ms`](crate::Heap::spare_decay_ms)).
     pub spare_arenas: usize,
+    /// Bytes of freed large OS mappings kept for reuse (counted in `bytes_reserved`; see
+    /// [`Heap::spare_decay_ms`](crate::Heap::spare_decay_ms)).
+    pub cached_large_bytes: usize,
     /// Pools holding at least one block.
     pub pools_in_use: usize,
     /// Empty pools inside held arenas (recycled or never used).
@@ -77,6 +80,7 @@ impl Stats {
             arenas_reclaimed: 0,
             arenas_highwater: 0,
             spare_arenas: 0,
+            cached_large_bytes: 0,
             pools_in_use: 0,
             pools_free: 0,
             large_blocks: 0,
@@ -164,6 +168,11 @@ impl Stats {
         line(out, "# bytes in use (small + large)", self.bytes_in_use)?;
         line(out, "# peak bytes in use", self.peak_bytes_in_use)?;
         line(out, "# bytes reserved from sources", self.bytes_reserved)?;
+        line(
+            out,
+            "# bytes in cached large mappings",
+            self.cached_large_bytes,
+        )?;
         line(out, "# regions", self.regions)?;
         line(out, "# allocations", self.allocations as usize)?;
         line(out, "# deallocations", self.deallocations as usize)

@@ -152,6 +152,9 @@ impl Heap {
         if let Err(addr) = self.sources.check_bins() {
             return fail("binned large block outside its region or miscounted", addr);
         }
+        if let Err(what) = self.sources.check_cache() {
+            return fail(what, 0);
+        }
         let c = &self.counters;
         if small_bytes + c.large_bytes != c.bytes_in_use {
             return fail("bytes_in_use disagrees with the pools and large blocks", 0);

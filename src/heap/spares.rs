@@ -26,15 +26,17 @@ impl Heap {
         }
     }
 
-    /// How long, in milliseconds, spare arenas beyond the four always kept stay mapped before they go back
-    /// to the OS (1 s by default).
+    /// How long, in milliseconds, spare arenas beyond the four always kept, and cached large mappings
+    /// beyond the 1 MiB always kept, stay mapped without a reuse before they go back to the OS (1 s by
+    /// default).
     pub fn spare_decay_ms(&self) -> u32 {
         self.spare_decay_ms
     }
 
-    /// Sets [`spare_decay_ms`](Heap::spare_decay_ms). `0` gives spares beyond the four kept back as soon
-    /// as they appear (pymalloc's policy, but for its one spare); `u32::MAX` keeps them until
-    /// [`trim`](Heap::trim). Takes effect at the next pool-level event.
+    /// Sets [`spare_decay_ms`](Heap::spare_decay_ms). `0` gives spares beyond the four kept (and cached
+    /// mappings beyond 1 MiB) back as soon as they appear (pymalloc's policy, but for its one spare);
+    /// `u32::MAX` keeps them until [`trim`](Heap::trim). Takes effect at the next pool-level (or
+    /// large-block) event.
     ///
     /// ```
     /// use poolgc::PoolAlloc;
@@ -43,6 +45,7 @@ impl Heap {
     /// ```
     pub fn set_spare_decay_ms(&mut self, ms: u32) {
         self.spare_decay_ms = ms;
+        self.sources.set_decay_ms(ms);
     }
 
     /// Called at pool-level events while spares beyond `MIN_SPARES` may be held: starts their clock, or,

@@ -87,14 +87,18 @@ pub unsafe fn unmap(ptr: NonNull<u8>, size: usize) {
     unsafe { libc::munmap(ptr.as_ptr().cast(), size) };
 }
 
-/// Grows or shrinks a mapping, moving it if needed (Linux `mremap`). `None` where unsupported or refused;
-/// the old mapping is then untouched.
+/// Grows or shrinks a page range of ours, moving it if needed (Linux `mremap`); the rest of the mapping
+/// it lies in is untouched. `None` where unsupported or refused; the range is then untouched.
 ///
 /// # Safety
-/// `[ptr, ptr + old)` must be a whole mapping made by [`map`] with alignment at most the page size;
-/// `old` and `new` are multiples of the page size.
+/// `[ptr, ptr + old)` must be a page-aligned range inside one mapping made by [`map`], used by nobody
+/// else; `old` and `new` are multiples of the page size.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub unsafe fn remap(ptr: NonNull<u8>, old: usize, new: usize) -> Option<NonNull<u8>> {
+    // Miri emulates each mapping as one allocation and cannot move part of one: callers copy instead.
+    if cfg!(miri) {
+        return None;
+    }
     // SAFETY: forwarded contract; MREMAP_MAYMOVE either moves the whole mapping or fails leaving it as is.
     let p = unsafe { libc::mremap(ptr.as_ptr().cast(), old, new, libc::MREMAP_MAYMOVE) };
     if p == libc::MAP_FAILED {
@@ -128,7 +132,7 @@ pub unsafe fn advise_huge(p: NonNull<u8>, size: usize) {
     let _ = (p, size);
 }
 
-/// Grows or shrinks a mapping: unsupported on this OS.
+/// Grows or shrinks a page range: unsupported on this OS.
 ///
 /// # Safety
 /// None needed; kept `unsafe` to match the Linux signature.

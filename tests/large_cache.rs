@@ -1,0 +1,216 @@
+//! The large-block cache: freed OS mappings kept for reuse, split, grown into in place, bounded and decayed
+//! (`src/source/mapcache.rs`). Runs under Miri too (with `-Zmiri-ignore-leaks`: `os::unmap` leaks there).
+#![cfg(all(feature = "os", unix))]
+
+use core::alloc::Layout;
+use core::ptr::NonNull;
+use poolgc::{Config, Heap};
+
+/// Largest size the growth test reaches (Miri is slow).
+const TOP: usize = if cfg!(miri) { 256 << 10 } else { 4 << 20 };
+const PAGE: usize = 4096;
+
+fn layout(size: usize) -> Layout {
+    Layout::from_size_align(size, 8).unwrap()
+}
+
+/// A heap that keeps what it caches until told otherwise (nothing here depends on the clock).
+fn heap() -> Heap {
+    let mut h = Heap::new(Config::HOSTED);
+    h.set_spare_decay_ms(u32::MAX);
+    h
+}
+
+/// Writes `tag` into the first byte of every page of `[p, p + len)`.
+fn mark(p: NonNull<u8>, len: usize, tag: u8) {
+    for off in (0..len).step_by(PAGE) {
+        unsafe { p.as_ptr().add(off).write(tag) };
+    }
+}
+
+/// Whether every page of `[p, p + len)` starts with `tag`.
+fn marked(p: NonNull<u8>, len: usize, tag: u8) -> bool {
+    (0..len)
+        .step_by(PAGE)
+        .all(|off| unsafe { p.as_ptr().add(off).read() } == tag)
+}
+
+/// Eight blocks grown side by side from 4 KiB to [`TOP`] by doubling, as `Vec`s pushed in turn grow; checks
+/// their contents after every step. Returns them, and whether none ever moved after its first allocation.
+fn grow_eight(h: &mut Heap) -> (Vec<NonNull<u8>>, bool) {
+    let mut v: Vec<NonNull<u8>> = (0..8u8)
+        .map(|i| {
+            let p = h.allocate(layout(PAGE)).unwrap();
+            mark(p, PAGE, i);
+            p
+        })
+        .collect();
+    let first = v.clone();
+    let mut size = PAGE;
+    while size < TOP {
+        for (i, p) in v.iter_mut().enumerate() {
+            *p = unsafe { h.reallocate(*p, layout(size), 2 * size) }.unwrap();
+            assert!(marked(*p, size, i as u8), "contents kept");
+            mark(*p, 2 * size, i as u8);
+        }
+        size *= 2;
+        h.check().unwrap();
+    }
+    let stayed = v == first;
+    (v, stayed)
+}
+
+#[test]
+fn growth_reuses_cached_ranges_in_place() {
+    let mut h = heap();
+    // Eight ranges of TOP bytes cached (a first round of growth would leave the same, by `mremap`).
+    let v: Vec<_> = (0..8).map(|_| h.allocate(layout(TOP)).unwrap()).collect();
+    for p in v {
+        unsafe { h.deallocate(p, layout(TOP)) };
+    }
+    let reserved = h.stats().bytes_reserved;
+    assert_eq!(reserved, 8 * TOP);
+    assert_eq!(
+        h.stats().cached_large_bytes,
+        8 * TOP,
+        "every freed block kept"
+    );
+    for round in 1..4 {
+        let (v, stayed) = grow_eight(&mut h);
+        let s = h.stats();
+        assert!(
+            stayed,
+            "round {round}: every block grew in place, into its own range"
+        );
+        assert_eq!(
+            s.cached_large_bytes, 0,
+            "round {round}: the ranges wholly reused"
+        );
+        assert_eq!(
+            s.bytes_reserved, reserved,
+            "round {round}: nothing new mapped"
+        );
+        for p in v {
+            unsafe { h.deallocate(p, layout(TOP)) };
+        }
+        assert_eq!(h.stats().cached_large_bytes, 8 * TOP);
+        h.check().unwrap();
+    }
+    assert_eq!(h.trim(), 8 * TOP);
+    assert_eq!(h.stats().bytes_reserved, 0);
+}
+
+#[test]
+fn a_shrunk_tail_is_cached_and_grown_back_into() {
+    let mut h = heap();
+    let big = 64 * PAGE;
+    let p = h.allocate(layout(big)).unwrap();
+    mark(p, big, 7);
+    let q = unsafe { h.reallocate(p, layout(big), big / 4) }.unwrap();
+    assert_eq!(q, p, "shrinks in place");
+    assert!(marked(q, big / 4, 7));
+    assert_eq!(
+        h.stats().cached_large_bytes,
+        big - big / 4,
+        "the tail cached"
+    );
+    h.check().unwrap();
+    let r = unsafe { h.reallocate(q, layout(big / 4), big) }.unwrap();
+    assert_eq!(r, p, "grows back into its tail");
+    assert!(marked(r, big / 4, 7));
+    assert_eq!(h.stats().cached_large_bytes, 0);
+    // Shrunk again, then freed: block and tail are one range again, which a request of the whole takes.
+    let s = unsafe { h.reallocate(r, layout(big), big / 2) }.unwrap();
+    unsafe { h.deallocate(s, layout(big / 2)) };
+    assert_eq!(h.stats().cached_large_bytes, big);
+    h.check().unwrap();
+    assert_eq!(h.allocate(layout(big)), Some(p), "merged with its tail");
+    assert_eq!(h.stats().cached_large_bytes, 0);
+    unsafe { h.deallocate(p, layout(big)) };
+}
+
+#[test]
+fn a_request_takes_the_smallest_free_range_and_splits_it() {
+    let mut h = heap();
+    let (a, b) = (16 * PAGE, 64 * PAGE);
+    let pa = h.allocate(layout(a)).unwrap();
+    let pb = h.allocate(layout(b)).unwrap();
+    unsafe { h.deallocate(pa, layout(a)) };
+    unsafe { h.deallocate(pb, layout(b)) };
+    assert_eq!(
+        h.allocate(layout(8 * PAGE)),
+        Some(pa),
+        "best fit: the 16-page range"
+    );
+    assert_eq!(
+        h.stats().cached_large_bytes,
+        b + 8 * PAGE,
+        "its rest stays cached"
+    );
+    // The rest is joined to that block: another request takes the 64-page range rather than it.
+    assert_eq!(h.allocate(layout(8 * PAGE)), Some(pb));
+    h.check().unwrap();
+}
+
+#[test]
+fn cached_ranges_do_not_stack_on_new_memory() {
+    let mut h = heap();
+    let two = 2 << 20;
+    let p = h.allocate(layout(two)).unwrap();
+    mark(p, two, 1);
+    unsafe { h.deallocate(p, layout(two)) };
+    assert_eq!(
+        h.stats().cached_large_bytes,
+        two,
+        "within the high-water mark: kept"
+    );
+    // Nothing cached can hold 3 MiB: before mapping it, the cache gives back what would stack on top.
+    let q = h.allocate(layout(3 << 20)).unwrap();
+    let s = h.stats();
+    assert_eq!(s.cached_large_bytes, 0);
+    assert_eq!(s.bytes_reserved, 3 << 20);
+    unsafe { h.deallocate(q, layout(3 << 20)) };
+    h.check().unwrap();
+}
+
+#[test]
+fn zeroed_requests_get_zeroes_from_dirty_ranges() {
+    let mut h = heap();
+    for size in [32 * PAGE, 512 * PAGE] {
+        let p = h.allocate(layout(size)).unwrap();
+        unsafe { p.as_ptr().write_bytes(0xAA, size) };
+        unsafe { h.deallocate(p, layout(size)) };
+        let z = h.allocate_zeroed(layout(size)).unwrap();
+        let bytes = unsafe { core::slice::from_raw_parts(z.as_ptr(), size) };
+        assert!(bytes.iter().step_by(61).all(|&b| b == 0), "{size} bytes");
+        unsafe { h.deallocate(z, layout(size)) };
+        h.check().unwrap();
+    }
+}
+
+#[cfg(not(miri))]
+#[test]
+fn cached_bytes_beyond_a_mebibyte_decay() {
+    let mut h = heap();
+    let mib = 1 << 20;
+    let v: Vec<_> = (0..5).map(|_| h.allocate(layout(mib)).unwrap()).collect();
+    for &p in &v[..4] {
+        unsafe { h.deallocate(p, layout(mib)) };
+    }
+    assert_eq!(
+        h.stats().cached_large_bytes,
+        4 * mib,
+        "kept while the decay time is endless"
+    );
+    h.set_spare_decay_ms(20);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    unsafe { h.deallocate(v[4], layout(mib)) };
+    let s = h.stats();
+    assert!(
+        s.cached_large_bytes <= mib,
+        "decayed to the mebibyte always kept: {}",
+        s.cached_large_bytes
+    );
+    assert_eq!(s.bytes_reserved, s.cached_large_bytes);
+    h.check().unwrap();
+}
