@@ -2,6 +2,9 @@
 //! (`src/source/mapcache.rs`). Runs under Miri too (with `-Zmiri-ignore-leaks`: `os::unmap` leaks there).
 #![cfg(all(feature = "os", unix))]
 
+mod common;
+
+use common::Rng;
 use core::alloc::Layout;
 use core::ptr::NonNull;
 use poolgc::{Config, Heap};
@@ -185,6 +188,85 @@ fn zeroed_requests_get_zeroes_from_dirty_ranges() {
         assert!(bytes.iter().step_by(61).all(|&b| b == 0), "{size} bytes");
         unsafe { h.deallocate(z, layout(size)) };
         h.check().unwrap();
+    }
+}
+
+/// Random allocations, zeroed allocations, growths, shrinks and frees of 1–64 pages (now and then up to
+/// 2 MiB) over 48 slots, with the contents of every live block checked after each step and the heap's
+/// invariants after every few; `trim` and a zero decay time now and then.
+#[test]
+fn random_large_actions_keep_contents_and_invariants() {
+    let (steps, seeds): (usize, &[u64]) = if cfg!(miri) {
+        (200, &[1])
+    } else {
+        (6000, &[1, 0x5eed_1a26e, 0xdead_beef])
+    };
+    for &seed in seeds {
+        let mut rng = Rng(seed);
+        let mut h = heap();
+        let mut slots: Vec<Option<(NonNull<u8>, usize, u8)>> = vec![None; 48];
+        let size = |rng: &mut Rng| {
+            let pages = if rng.below(16) == 0 {
+                1 + rng.below(512)
+            } else {
+                1 + rng.below(64)
+            };
+            let pages = if cfg!(miri) { pages.min(16) } else { pages };
+            pages * PAGE - rng.below(PAGE)
+        };
+        for step in 0..steps {
+            let i = rng.below(slots.len());
+            let tag = (step % 251) as u8 + 1;
+            match slots[i] {
+                None => {
+                    let n = size(&mut rng);
+                    let p = if rng.below(4) == 0 {
+                        let p = h.allocate_zeroed(layout(n)).unwrap();
+                        assert!(marked(p, n, 0), "zeroed");
+                        p
+                    } else {
+                        h.allocate(layout(n)).unwrap()
+                    };
+                    mark(p, n, tag);
+                    slots[i] = Some((p, n, tag));
+                }
+                Some((p, n, t)) => {
+                    assert!(marked(p, n, t), "contents of a live block");
+                    if rng.below(2) == 0 {
+                        let m = size(&mut rng);
+                        let q = unsafe { h.reallocate(p, layout(n), m) }.unwrap();
+                        assert!(marked(q, n.min(m), t), "contents kept by realloc");
+                        mark(q, m, tag);
+                        slots[i] = Some((q, m, tag));
+                    } else {
+                        unsafe { h.deallocate(p, layout(n)) };
+                        slots[i] = None;
+                    }
+                }
+            }
+            match rng.below(500) {
+                0 => {
+                    h.trim();
+                }
+                1 => h.set_spare_decay_ms(0),
+                2 => h.set_spare_decay_ms(u32::MAX),
+                _ => {}
+            }
+            if step % 8 == 0 || cfg!(miri) {
+                h.check().unwrap();
+            }
+        }
+        for (p, n, t) in slots.into_iter().flatten() {
+            assert!(marked(p, n, t));
+            unsafe { h.deallocate(p, layout(n)) };
+        }
+        h.check().unwrap();
+        h.trim();
+        assert_eq!(
+            h.stats().bytes_reserved,
+            0,
+            "seed {seed}: nothing left mapped"
+        );
     }
 }
 
