@@ -421,7 +421,7 @@ impl Sources {
         // SAFETY: `[p, p + size)` is the mapping just made.
         unsafe { os::advise_huge(p, size) };
         self.reserved += size;
-        self.cache.mapped(size);
+        self.cache.mapped(p, size);
         Some((p, true))
     }
 
@@ -446,16 +446,15 @@ impl Sources {
             if self.cache.holds(new) {
                 return None;
             }
-        } else {
-            let tail = ptr.as_ptr().wrapping_add(new);
-            if self.cache.put_tail(a, tail, old - new) {
-                return Some(ptr);
-            }
+            // Growing by `mremap` maps `new - old` fresh bytes: the cache first makes room for them.
+            self.reserved -= self.cache.make_room(new - old);
+        } else if self.cache.put_tail(a, old, new) {
+            return Some(ptr);
         }
-        // SAFETY: forwarded contract: a whole range inside one of our mappings (the cache keeps every
-        // range inside the mapping it came from), of alignment at most the page size.
+        // SAFETY: forwarded contract: a range inside one of our mappings (the cache keeps every range
+        // inside the mapping it came from), of alignment at most the page size.
         let p = unsafe { os::remap(ptr, old, new) }?;
-        self.cache.remapped(a, old, p.as_ptr().addr(), new);
+        self.cache.remapped(a, old, p, new);
         self.reserved = self.reserved - old + new;
         Some(p)
     }
@@ -526,7 +525,7 @@ impl Sources {
     unsafe fn dealloc_os(&mut self, ptr: NonNull<u8>, layout: Layout) {
         let size = os_size(layout.size()).unwrap_or(0);
         if layout.align() <= os::page_size() {
-            let kept = self.cache.put(ptr, size);
+            let kept = self.cache.put(ptr.as_ptr().addr(), size);
             self.reserved -= self.cache.decay();
             if kept {
                 return;

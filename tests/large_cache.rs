@@ -272,27 +272,119 @@ fn random_large_actions_keep_contents_and_invariants() {
 
 #[cfg(not(miri))]
 #[test]
-fn cached_bytes_beyond_a_mebibyte_decay() {
+fn cached_bytes_unused_for_a_decay_period_go_back() {
     let mut h = heap();
     let mib = 1 << 20;
-    let v: Vec<_> = (0..5).map(|_| h.allocate(layout(mib)).unwrap()).collect();
-    for &p in &v[..4] {
+    let v: Vec<_> = (0..8).map(|_| h.allocate(layout(mib)).unwrap()).collect();
+    for p in v {
         unsafe { h.deallocate(p, layout(mib)) };
     }
     assert_eq!(
         h.stats().cached_large_bytes,
-        4 * mib,
+        8 * mib,
         "kept while the decay time is endless"
     );
+    // A little steady reuse (300 KiB taken and given back every 5 ms) must not keep the rest: what stays
+    // unused for a whole 20 ms period goes, down to the mebibyte always kept plus what is in use.
     h.set_spare_decay_ms(20);
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    unsafe { h.deallocate(v[4], layout(mib)) };
+    let small = 300 << 10;
+    for _ in 0..40 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let p = h.allocate(layout(small)).unwrap();
+        unsafe { h.deallocate(p, layout(small)) };
+        h.check().unwrap();
+    }
     let s = h.stats();
     assert!(
-        s.cached_large_bytes <= mib,
-        "decayed to the mebibyte always kept: {}",
+        s.cached_large_bytes <= mib + small.next_multiple_of(PAGE),
+        "decayed despite steady reuse: {} cached",
         s.cached_large_bytes
     );
+    assert!(s.cached_large_bytes >= small, "what is reused stays");
     assert_eq!(s.bytes_reserved, s.cached_large_bytes);
+}
+
+/// The ways a block leaves its joined range (a shrink by `mremap`, a move, a free that unmaps) must not
+/// leave a stale join that a later block at the same address could grow into.
+#[cfg(not(miri))]
+#[test]
+fn shrinks_and_moves_leave_no_stale_joins() {
+    let mut h = heap();
+    let mib = 1 << 20;
+    // Shrinks at the high-water mark are cached (the tail is no new memory) and extend one joined range.
+    let p = h.allocate(layout(8 * mib)).unwrap();
+    let q = unsafe { h.reallocate(p, layout(8 * mib), 4 * mib) }.unwrap();
+    assert_eq!(q, p);
+    assert_eq!(h.stats().cached_large_bytes, 4 * mib, "shrunk tail cached");
+    let r = unsafe { h.reallocate(q, layout(4 * mib), 2 * mib) }.unwrap();
+    assert_eq!(r, p);
     h.check().unwrap();
+    unsafe { h.deallocate(r, layout(2 * mib)) };
+    assert_eq!(
+        h.allocate(layout(8 * mib)),
+        Some(p),
+        "block and both shrunk tails are one range again"
+    );
+    unsafe { h.deallocate(p, layout(8 * mib)) };
+    h.trim();
+    // Random sizes, trims and growths past every cached range (so by `mremap`): `check` fails if two
+    // ranges are ever joined to one block, and every grown block must keep its contents.
+    let mut rng = Rng(7);
+    let mut live: Vec<(NonNull<u8>, usize)> = Vec::new();
+    for step in 0..400 {
+        if live.len() < 6 || rng.below(3) == 0 {
+            let n = (1 + rng.below(32)) * PAGE;
+            let p = h.allocate(layout(n)).unwrap();
+            mark(p, n, 9);
+            live.push((p, n));
+        } else {
+            let i = rng.below(live.len());
+            let (p, n) = live[i];
+            assert!(marked(p, n, 9));
+            match rng.below(3) {
+                0 => {
+                    unsafe { h.deallocate(p, layout(n)) };
+                    live.swap_remove(i);
+                }
+                1 => {
+                    let m = (n / 2).max(PAGE);
+                    live[i] = (unsafe { h.reallocate(p, layout(n), m) }.unwrap(), m);
+                }
+                _ => {
+                    let m = n + (1 + rng.below(64)) * PAGE;
+                    let q = unsafe { h.reallocate(p, layout(n), m) }.unwrap();
+                    mark(q, m, 9);
+                    live[i] = (q, m);
+                }
+            }
+        }
+        if step % 50 == 49 {
+            h.trim();
+        }
+        h.check().unwrap();
+    }
+    for (p, n) in live {
+        unsafe { h.deallocate(p, layout(n)) };
+    }
+    h.check().unwrap();
+}
+
+/// A block grown by `mremap` maps new memory: the cache first gives back what would stack on top of it.
+#[cfg(not(miri))]
+#[test]
+fn growth_by_mremap_makes_room_first() {
+    let mut h = heap();
+    let mib = 1 << 20;
+    let a = h.allocate(layout(16 * mib)).unwrap();
+    let b = h.allocate(layout(4 * mib)).unwrap();
+    unsafe { h.deallocate(a, layout(16 * mib)) };
+    assert_eq!(h.stats().cached_large_bytes, 16 * mib);
+    // No unjoined range holds 32 MiB, so `b` grows by `mremap`: 28 MiB of new memory, on top of which the
+    // 16 MiB cached would take live plus cached past the 20 MiB ever live at once.
+    let b = unsafe { h.reallocate(b, layout(4 * mib), 32 * mib) }.unwrap();
+    let s = h.stats();
+    assert_eq!(s.cached_large_bytes, 0);
+    assert_eq!(s.bytes_reserved, 32 * mib);
+    h.check().unwrap();
+    unsafe { h.deallocate(b, layout(32 * mib)) };
 }

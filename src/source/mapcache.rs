@@ -11,13 +11,20 @@
 //! - a shrinking block gives its tail to the cache, joined; a freed block takes its joined tail back.
 //!
 //! A range only ever splits, or merges with the tail split from it, so it always lies inside one `mmap`:
-//! `mremap` of a block never spans two mappings, and a block's pointer keeps the provenance of its mapping.
+//! `mremap` of a block never spans two mappings. At most one range is joined to a block, and it starts
+//! exactly at the block's end: every way a block moves, shrinks by `mremap` or goes away unjoins it, and a
+//! shrink extends the joined range downwards rather than adding a second one. Mappings are made with
+//! exposed provenance, and cached ranges re-derive it from their address (as pool blocks do), never from
+//! a caller's possibly narrower pointer.
 //!
 //! **Bounds.** Peak memory must not grow (as for spare arenas): the cache keeps a freed block only while
 //! live plus cached mappings (arenas included) stay within the most that was ever live at once, or while
 //! it holds at most [`FLOOR`] bytes; and before a fresh mapping is made it unmaps ranges until live plus
-//! cached bytes, the new mapping included, are again within that mark. Bytes beyond `FLOOR` go back to the OS once they have gone
-//! [`decay_ms`](MapCache::decay_ms) without a reuse; the clock is read at large-block events only.
+//! cached bytes, the new mapping included, are again within that mark (a block grown by `mremap` counts as
+//! a new mapping of the bytes it grows by). Cached bytes beyond `FLOOR` that stay unused for a whole
+//! [`decay_ms`](MapCache::decay_ms) period (the least the cache held during it) go back to the OS, so a
+//! cache that serves a little steady reuse does not keep the rest; the clock is read at large-block events
+//! only, while more than `FLOOR` is cached.
 //! Zeroed requests above [`ZEROED_REUSE_MAX`] take fresh mappings, which need no zeroing and leave
 //! untouched pages unmapped.
 
@@ -43,7 +50,7 @@ struct Range {
     ptr: *mut u8,
     /// Its length, a multiple of the page size.
     len: usize,
-    /// Start of the live block this range was split from and still directly follows (0: none).
+    /// Start of the live block whose end this range starts at, split from the same mapping (0: none).
     joined_to: usize,
 }
 
@@ -52,6 +59,13 @@ const EMPTY: Range = Range {
     len: 0,
     joined_to: 0,
 };
+
+/// The current decay period: since when (ms), and the fewest bytes cached during it.
+#[derive(Clone, Copy)]
+struct Period {
+    start: u64,
+    low: usize,
+}
 
 /// Freed OS page ranges kept for reuse, and the figures that bound them (see the module docs).
 pub(crate) struct MapCache {
@@ -66,8 +80,13 @@ pub(crate) struct MapCache {
     live_hw: usize,
     /// See [`MapCache::decay_ms`].
     pub decay_ms: u32,
-    /// Since when (ms) the cache has held more than [`FLOOR`] without a reuse.
-    over_since: Option<u64>,
+    /// The decay period running while more than [`FLOOR`] is cached.
+    period: Option<Period>,
+}
+
+/// A pointer to `addr` with the provenance of the mapping it lies in (exposed when it was made).
+fn mapping_ptr(addr: usize) -> *mut u8 {
+    ptr::with_exposed_provenance_mut(addr)
 }
 
 impl MapCache {
@@ -79,23 +98,25 @@ impl MapCache {
             live: 0,
             live_hw: 0,
             decay_ms,
-            over_since: None,
+            period: None,
         }
     }
 
-    /// Records a fresh mapping of `size` bytes (an arena or a large block).
-    pub fn mapped(&mut self, size: usize) {
-        self.live += size;
-        self.live_hw = self.live_hw.max(self.live);
+    /// Records a fresh mapping of `size` bytes at `p` (an arena or a large block), exposing its provenance.
+    pub fn mapped(&mut self, p: NonNull<u8>, size: usize) {
+        let a = p.as_ptr().expose_provenance();
+        self.unjoin(a);
+        self.grow_live(size);
     }
 
-    /// A live block of `old` bytes at `block` grew to `new` (`mremap`); it may have moved to `to`.
-    pub fn remapped(&mut self, block: usize, old: usize, to: usize, new: usize) {
-        if to != block {
-            self.unjoin(block);
-        }
-        self.live = self.live - old + new;
-        self.live_hw = self.live_hw.max(self.live);
+    /// A live block of `old` bytes at `block` was resized by `mremap` to `new` bytes at `to` (perhaps the
+    /// same address): it no longer ends where a joined range starts.
+    pub fn remapped(&mut self, block: usize, old: usize, to: NonNull<u8>, new: usize) {
+        let to = to.as_ptr().expose_provenance();
+        self.unjoin(block);
+        self.unjoin(to);
+        self.live -= old;
+        self.grow_live(new);
     }
 
     /// A live mapping of `size` bytes at `block` (an arena, or an over-aligned large block) is being
@@ -153,75 +174,101 @@ impl MapCache {
         NonNull::new(p)
     }
 
-    /// Whether [`take`](MapCache::take) would find `size` bytes.
+    /// Whether a range joined to no block can take `size` bytes: a grown block is then better copied
+    /// there than grown by `mremap` into fresh pages.
     pub fn holds(&self, size: usize) -> bool {
-        self.ranges[..self.n].iter().any(|r| r.len >= size)
+        self.ranges[..self.n]
+            .iter()
+            .any(|r| r.joined_to == 0 && r.len >= size)
     }
 
-    /// A live block of `size` bytes at `p` is freed: keeps its pages (merged with the range joined to its
-    /// end, if any) when the bounds allow. `false`: the caller must unmap it (it no longer counts as live
-    /// either way).
-    pub fn put(&mut self, p: NonNull<u8>, size: usize) -> bool {
+    /// A live block of `size` bytes at `block` is freed: keeps its pages (merged with the range joined to
+    /// its end, if any) when the bounds allow. `false`: the caller must unmap it (it no longer counts as
+    /// live either way).
+    pub fn put(&mut self, block: usize, size: usize) -> bool {
         self.live -= size;
-        let a = p.as_ptr().addr();
-        let tail = self.ranges[..self.n]
-            .iter()
-            .position(|r| r.joined_to == a && r.ptr.addr() == a + size);
+        let tail = self.joined_tail(block, size);
         if !self.room_for(size) || (tail.is_none() && self.n == SLOTS) {
-            self.unjoin(a);
+            self.unjoin(block);
             return false;
         }
-        let merged = Range {
-            ptr: p.as_ptr(),
-            len: size,
-            joined_to: 0,
-        };
         match tail {
             Some(i) => {
                 let r = &mut self.ranges[i];
                 *r = Range {
+                    ptr: r.ptr.wrapping_sub(size),
                     len: r.len + size,
-                    ..merged
+                    joined_to: 0,
                 };
             }
             None => {
-                self.ranges[self.n] = merged;
+                self.ranges[self.n] = Range {
+                    ptr: mapping_ptr(block),
+                    len: size,
+                    joined_to: 0,
+                };
                 self.n += 1;
             }
         }
+        self.unjoin(block);
         self.bytes += size;
         true
     }
 
-    /// A live block at `block` shrinks: its last `len` bytes, from `tail`, stay cached, joined to it, when
-    /// the bounds allow. `false`: the caller must give them back itself (they stay live meanwhile).
-    pub fn put_tail(&mut self, block: usize, tail: *mut u8, len: usize) -> bool {
-        if !self.room_for(len) || self.n == SLOTS {
+    /// The live block at `block` shrinks from `old` to `new` bytes: its last `old - new` bytes stay cached,
+    /// joined to it (extending the range already joined to its end, if any), when the bounds allow.
+    /// `false`: the caller must give them back itself (they stay live meanwhile).
+    pub fn put_tail(&mut self, block: usize, old: usize, new: usize) -> bool {
+        let len = old - new;
+        let tail = self.joined_tail(block, old);
+        if !self.room_for_tail(len) || (tail.is_none() && self.n == SLOTS) {
             return false;
         }
         self.live -= len;
-        self.ranges[self.n] = Range {
-            ptr: tail,
-            len,
-            joined_to: block,
-        };
-        self.n += 1;
+        match tail {
+            Some(i) => {
+                let r = &mut self.ranges[i];
+                r.ptr = r.ptr.wrapping_sub(len);
+                r.len += len;
+            }
+            None => {
+                self.ranges[self.n] = Range {
+                    ptr: mapping_ptr(block + new),
+                    len,
+                    joined_to: block,
+                };
+                self.n += 1;
+            }
+        }
         self.bytes += len;
         true
     }
 
-    /// Whether `size` more bytes may be cached: up to [`FLOOR`], or as long as live plus cached bytes stay
-    /// within the live high-water mark.
+    /// The range joined to the block at `block` of `size` bytes, if any (it starts at the block's end).
+    fn joined_tail(&self, block: usize, size: usize) -> Option<usize> {
+        self.ranges[..self.n]
+            .iter()
+            .position(|r| r.joined_to == block && r.ptr.addr() == block + size)
+    }
+
+    /// Whether `size` more bytes, no longer live, may be cached: up to [`FLOOR`], or as long as live plus
+    /// cached bytes stay within the live high-water mark (`live` already excludes them).
     fn room_for(&self, size: usize) -> bool {
         let cached = self.bytes + size;
         cached <= FLOOR || cached + self.live <= self.live_hw
     }
 
-    /// Called before a fresh mapping of `size` bytes is made (the cache could not serve it): unmaps cached
-    /// ranges, largest first, so that live plus cached bytes after the mapping stay within the most that
-    /// was live at once (or what is then live, if more): the ranges kept must not stack on top of memory
-    /// that is new, or peak memory would grow. Also runs the decay (see [`decay`](MapCache::decay)).
-    /// Returns the bytes unmapped.
+    /// As [`room_for`](MapCache::room_for), for `size` bytes still counted live.
+    fn room_for_tail(&self, size: usize) -> bool {
+        let cached = self.bytes + size;
+        cached <= FLOOR || self.bytes + self.live <= self.live_hw
+    }
+
+    /// Called before a fresh mapping of `size` bytes is made (or a block grows by `size` bytes with
+    /// `mremap`): unmaps cached ranges, largest first, so that live plus cached bytes afterwards stay within
+    /// the most that was live at once (or what is then live, if more): the ranges kept must not stack on
+    /// top of memory that is new, or peak memory would grow. Also runs the decay (see
+    /// [`decay`](MapCache::decay)). Returns the bytes unmapped.
     pub fn make_room(&mut self, size: usize) -> usize {
         let allowed = self.live_hw.max(self.live + size);
         let keep = allowed.saturating_sub(self.live + size);
@@ -233,26 +280,37 @@ impl MapCache {
         released + self.decay()
     }
 
-    /// Called at large-block events: starts the clock of the bytes beyond [`FLOOR`], or, once they have
-    /// gone [`decay_ms`](MapCache::decay_ms) without a reuse, unmaps ranges until at most `FLOOR` are left.
-    /// Returns the bytes unmapped.
+    /// Called at large-block events while more than [`FLOOR`] is cached: starts a decay period, or, once
+    /// one has lasted [`decay_ms`](MapCache::decay_ms), unmaps what stayed unused all through it (the
+    /// least the cache held, beyond `FLOOR`) and starts the next. Returns the bytes unmapped.
     pub fn decay(&mut self) -> usize {
         if self.bytes <= FLOOR {
-            self.over_since = None;
+            self.period = None;
             return 0;
         }
         let now = super::now_ms();
-        let since = *self.over_since.get_or_insert(now);
-        if now.saturating_sub(since) < u64::from(self.decay_ms) {
+        let Some(period) = self.period else {
+            self.period = Some(Period {
+                start: now,
+                low: self.bytes,
+            });
+            return 0;
+        };
+        if now.saturating_sub(period.start) < u64::from(self.decay_ms) {
             return 0;
         }
-        self.over_since = None;
-        self.release_over(FLOOR)
+        let unused = period.low.saturating_sub(FLOOR);
+        let released = self.release_over(self.bytes.saturating_sub(unused));
+        self.period = (self.bytes > FLOOR).then_some(Period {
+            start: now,
+            low: self.bytes,
+        });
+        released
     }
 
     /// Unmaps every cached range; returns the bytes released.
     pub fn trim(&mut self) -> usize {
-        self.over_since = None;
+        self.period = None;
         self.release_over(0)
     }
 
@@ -271,11 +329,12 @@ impl MapCache {
             self.bytes -= r.len;
             released += r.len;
         }
+        self.note_low();
         released
     }
 
-    /// Checks the cache's invariants (for `Heap::check`): page-multiple ranges, no overlaps, `bytes` their
-    /// sum, within the bounds.
+    /// Checks the cache's invariants (for `Heap::check`): page-multiple ranges, no overlaps, at most one
+    /// range joined to a block, `bytes` their sum, within the bounds.
     pub fn check(&self) -> Result<(), &'static str> {
         let page = os::page_size();
         let ranges = &self.ranges[..self.n];
@@ -284,29 +343,48 @@ impl MapCache {
             if r.ptr.is_null() || r.len == 0 || r.len % page != 0 || r.ptr.addr() % page != 0 {
                 return Err("cached mapping range not whole pages");
             }
-            let overlaps = ranges[i + 1..].iter().any(|q| {
-                q.ptr.addr() < r.ptr.addr() + r.len && r.ptr.addr() < q.ptr.addr() + q.len
-            });
-            if overlaps {
+            let rest = &ranges[i + 1..];
+            if rest
+                .iter()
+                .any(|q| q.ptr.addr() < r.ptr.addr() + r.len && r.ptr.addr() < q.ptr.addr() + q.len)
+            {
                 return Err("cached mapping ranges overlap");
+            }
+            if r.joined_to != 0 && rest.iter().any(|q| q.joined_to == r.joined_to) {
+                return Err("two cached ranges joined to one block");
             }
             sum += r.len;
         }
         if sum != self.bytes || self.live > self.live_hw {
             return Err("large-block cache byte counts wrong");
         }
+        if self.bytes + self.live > self.live_hw.max(self.live + FLOOR) {
+            return Err("large-block cache over its bound");
+        }
         Ok(())
     }
 
-    /// Cached bytes were reused: demand is back, so the decay clock restarts.
+    /// Cached bytes became live again.
     fn reused(&mut self, size: usize) {
         self.bytes -= size;
-        self.over_since = None;
+        self.note_low();
+        self.grow_live(size);
+    }
+
+    /// Keeps the decay period's low-water mark after `bytes` went down.
+    fn note_low(&mut self) {
+        if let Some(p) = &mut self.period {
+            p.low = p.low.min(self.bytes);
+        }
+    }
+
+    fn grow_live(&mut self, size: usize) {
         self.live += size;
         self.live_hw = self.live_hw.max(self.live);
     }
 
-    /// The block at `block` moves or goes away: the range joined to it is no longer its tail.
+    /// The block at `block` moves, shrinks away from its joined range, or goes away: no range is joined to
+    /// it any more.
     fn unjoin(&mut self, block: usize) {
         for r in self.ranges[..self.n].iter_mut() {
             if r.joined_to == block {

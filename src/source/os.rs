@@ -99,13 +99,13 @@ pub unsafe fn remap(ptr: NonNull<u8>, old: usize, new: usize) -> Option<NonNull<
     if cfg!(miri) {
         return None;
     }
-    // SAFETY: forwarded contract; MREMAP_MAYMOVE either moves the whole mapping or fails leaving it as is.
+    // SAFETY: forwarded contract; MREMAP_MAYMOVE either moves the whole range or fails leaving it as is.
     let p = unsafe { libc::mremap(ptr.as_ptr().cast(), old, new, libc::MREMAP_MAYMOVE) };
     if p == libc::MAP_FAILED {
         None
     } else {
         let p = NonNull::new(p.cast::<u8>())?;
-        // SAFETY: `[p, p + new)` is the whole mapping mremap just returned.
+        // SAFETY: `[p, p + new)` is the range mremap just returned, ours.
         unsafe { advise_huge(p, new) };
         Some(p)
     }
