@@ -82,10 +82,11 @@ pub struct Heap {
     arenas: Arenas,
     sources: Sources,
     counters: Counters,
-    /// How long, in ms, spare arenas beyond `MIN_SPARES` stay mapped (see `spares.rs`).
+    /// The decay period of spare arenas beyond `MIN_SPARES`, in ms (see `spares.rs`).
     spare_decay_ms: u32,
-    /// Since when (ms, monotonic) more than `MIN_SPARES` spares have been held; `None` while not.
-    spares_over_since: Option<u64>,
+    /// While more than `MIN_SPARES` spares are held: since when (ms, monotonic) the current decay period
+    /// runs, and the fewest spares held during it.
+    spare_period: Option<(u64, usize)>,
 }
 
 // SAFETY: a `Heap` exclusively owns every pool, arena and region it points to; nothing in it is tied to a
@@ -125,7 +126,7 @@ impl Heap {
                 arenas_highwater: 0,
             },
             spare_decay_ms: SPARE_DECAY_MS,
-            spares_over_since: None,
+            spare_period: None,
         }
     }
 
@@ -374,7 +375,6 @@ impl Heap {
     #[inline(never)]
     fn new_pool(&mut self, class: usize) -> Option<*mut PoolHeader> {
         let ps = self.config.pool_size();
-        let spares = self.arenas.spares;
         // SAFETY: the arena lists are well formed.
         let (pool, arena, fresh) = match unsafe { self.arenas.take_pool(ps) } {
             Some(t) => t,
@@ -395,12 +395,9 @@ impl Heap {
             pool::init(pool, arena.cast(), class, reserved, ps, fresh);
             self.link_used(pool, class);
         }
-        if self.spares_over_since.is_some() {
-            if self.arenas.spares < spares {
-                // A spare is in use again: demand is back, so the spares' idle time starts over rather
-                // than ending in a release just as they are wanted.
-                self.spares_over_since = None;
-            }
+        if let Some((_, low)) = &mut self.spare_period {
+            // A spare taken back into use was wanted this period: the period's low-water mark keeps it.
+            *low = (*low).min(self.arenas.spares);
             self.decay_spares();
         }
         Some(pool)

@@ -313,11 +313,21 @@ mod hosted {
         a.with_heap(|h| h.set_spare_decay_ms(20));
         std::thread::sleep(std::time::Duration::from_millis(50));
         pool_event(&a);
+        // The period that ends here began when round 2's frees took the spares past 4 (the rounds took
+        // them all back into use, which ended the earlier periods): only the fifth spare, held all
+        // through it, goes back now.
+        assert_eq!(
+            a.stats().arenas,
+            total - 1,
+            "one period: what it did not use"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        pool_event(&a);
         let s = a.stats();
         assert_eq!(
             (s.arenas, s.spare_arenas),
             (5, 4),
-            "decayed: all spares but 4 go back"
+            "a whole period unused: all spares but 4 go back"
         );
         assert_eq!(s.arenas_reclaimed, total - 5);
         a.check().unwrap();
@@ -337,6 +347,37 @@ mod hosted {
         );
         let s = a.stats();
         assert_eq!((s.arenas, s.bytes_reserved), (0, 0));
+        a.check().unwrap();
+    }
+
+    #[test]
+    fn spares_decay_despite_steady_reuse_of_a_few() {
+        let a = PoolAlloc::new();
+        a.with_heap(|h| h.set_spare_decay_ms(u32::MAX));
+        let l = Layout::from_size_align(64, 8).unwrap();
+        // ~25 MB of 64-byte blocks (about 26 arenas), all spare once freed.
+        let v: Vec<_> = (0..400_000).map(|_| alloc(&a, l).unwrap()).collect();
+        for p in v {
+            unsafe { a.dealloc(p.as_ptr(), l) };
+        }
+        let held = a.stats().spare_arenas;
+        assert!(held >= 20, "{held}");
+        // Every 5 ms two arenas' worth of blocks are built and dropped, taking spares back into use: with
+        // a 20 ms period, those stay and the rest, unused all through a period, go back.
+        a.with_heap(|h| h.set_spare_decay_ms(20));
+        for _ in 0..40 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            let v: Vec<_> = (0..30_000).map(|_| alloc(&a, l).unwrap()).collect();
+            for p in v {
+                unsafe { a.dealloc(p.as_ptr(), l) };
+            }
+        }
+        let s = a.stats();
+        assert!(
+            s.spare_arenas <= 4 + 3,
+            "{} spares of {held} left after 200 ms of steady reuse of two",
+            s.spare_arenas
+        );
         a.check().unwrap();
     }
 

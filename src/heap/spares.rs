@@ -4,20 +4,21 @@
 //!
 //! Growing from the OS, a heap keeps [`MIN_SPARES`] spares for as long as they stay unused, and any number
 //! more (never more than it has held at once, so peak memory does not grow: spares are used before a new
-//! arena is mapped) for [`spare_decay_ms`](Heap::spare_decay_ms), then gives those back — jemalloc's and
-//! mimalloc's "decay" idea. The clock restarts whenever a spare is taken back into use (demand is back),
-//! and is read only when pools change hands while spares beyond `MIN_SPARES` are held, so an idle heap
-//! keeps them until its next pool-level event or [`trim`](Heap::trim). Over static regions one spare is
-//! kept: a free arena there is room a large request may need, and holding it saves no page faults.
+//! arena is mapped) while they are wanted — jemalloc's and mimalloc's "decay" idea: at the end of each
+//! [`spare_decay_ms`](Heap::spare_decay_ms) period, the spares beyond `MIN_SPARES` that stayed spare all
+//! through it (the fewest held during the period, beyond `MIN_SPARES`) go back, so spares in steady use
+//! stay and the rest do not. The clock is read only when pools change hands while spares beyond
+//! `MIN_SPARES` are held, so an idle heap keeps them until its next pool-level event or
+//! [`trim`](Heap::trim). Over static regions one spare is kept: a free arena there is room a large request
+//! may need, and holding it saves no page faults.
 
 use super::{Heap, MIN_SPARES};
 use crate::arena::ArenaHeader;
 
 impl Heap {
     /// How many wholly free arenas the heap may hold right now: growing from the OS, as many as it has
-    /// ever held at once (those beyond 4 until the first pool-level event at least
-    /// [`spare_decay_ms`](Heap::spare_decay_ms) after their number went over 4 and no spare was taken
-    /// back into use); over regions, one. [`trim`](Heap::trim) gives them all back.
+    /// ever held at once (those beyond 4 until a [`spare_decay_ms`](Heap::spare_decay_ms) period passes
+    /// in which they all stayed spare); over regions, one. [`trim`](Heap::trim) gives them all back.
     pub fn max_spares(&self) -> usize {
         if self.sources.use_os {
             self.counters.arenas_highwater.max(MIN_SPARES)
@@ -26,9 +27,9 @@ impl Heap {
         }
     }
 
-    /// How long, in milliseconds, spare arenas beyond the four always kept, and cached large mappings
-    /// beyond the 1 MiB always kept, stay mapped without a reuse before they go back to the OS (1 s by
-    /// default).
+    /// The decay period, in milliseconds (1 s by default): spare arenas beyond the four always kept, and
+    /// cached large mappings beyond the 1 MiB always kept, that stay unused for a whole period go back to
+    /// the OS.
     pub fn spare_decay_ms(&self) -> u32 {
         self.spare_decay_ms
     }
@@ -48,26 +49,38 @@ impl Heap {
         self.sources.set_decay_ms(ms);
     }
 
-    /// Called at pool-level events while spares beyond `MIN_SPARES` may be held: starts their clock, or,
-    /// once they have been held for the decay time, gives all but `MIN_SPARES` back.
+    /// Called at pool-level events while spares beyond `MIN_SPARES` may be held: starts a decay period, or
+    /// once one has lasted [`spare_decay_ms`](Heap::spare_decay_ms), gives back the spares that stayed
+    /// spare all through it (the fewest held, beyond `MIN_SPARES`) and starts the next. A decay time of 0
+    /// gives all but `MIN_SPARES` back at once.
     #[cold]
     #[inline(never)]
     pub(super) fn decay_spares(&mut self) {
-        if self.arenas.spares <= MIN_SPARES {
-            self.spares_over_since = None;
+        let spares = self.arenas.spares;
+        if spares <= MIN_SPARES {
+            self.spare_period = None;
+            return;
+        }
+        if self.spare_decay_ms == 0 {
+            self.release_spares_over(MIN_SPARES);
+            self.spare_period = None;
             return;
         }
         let now = crate::source::now_ms();
-        let since = *self.spares_over_since.get_or_insert(now);
-        if now.saturating_sub(since) >= u64::from(self.spare_decay_ms) {
-            self.release_spares_over(MIN_SPARES);
-            self.spares_over_since = None;
+        let Some((start, low)) = self.spare_period else {
+            self.spare_period = Some((now, spares));
+            return;
+        };
+        if now.saturating_sub(start) >= u64::from(self.spare_decay_ms) {
+            self.release_spares_over(spares - low.saturating_sub(MIN_SPARES));
+            let left = self.arenas.spares;
+            self.spare_period = (left > MIN_SPARES).then_some((now, left));
         }
     }
 
     /// Gives every spare arena back to its source; returns the bytes released.
     pub(super) fn release_spares(&mut self) -> usize {
-        self.spares_over_since = None;
+        self.spare_period = None;
         self.release_spares_over(0)
     }
 

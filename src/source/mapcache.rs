@@ -282,11 +282,15 @@ impl MapCache {
 
     /// Called at large-block events while more than [`FLOOR`] is cached: starts a decay period, or, once
     /// one has lasted [`decay_ms`](MapCache::decay_ms), unmaps what stayed unused all through it (the
-    /// least the cache held, beyond `FLOOR`) and starts the next. Returns the bytes unmapped.
+    /// least the cache held, beyond `FLOOR`) and starts the next. A decay time of 0 unmaps all beyond
+    /// `FLOOR` at once. Returns the bytes unmapped.
     pub fn decay(&mut self) -> usize {
         if self.bytes <= FLOOR {
             self.period = None;
             return 0;
+        }
+        if self.decay_ms == 0 {
+            return self.release_over(FLOOR);
         }
         let now = super::now_ms();
         let Some(period) = self.period else {
