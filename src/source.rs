@@ -92,9 +92,10 @@ impl Region {
     }
 }
 
-/// Memory mappings from the OS.
+/// Freed large OS mappings kept for reuse.
 #[cfg(all(feature = "os", unix))]
 mod mapcache;
+/// Memory mappings from the OS.
 #[cfg(all(feature = "os", unix))]
 pub(crate) mod os;
 
@@ -102,8 +103,8 @@ pub(crate) mod os;
 /// cached large mappings beyond the 1 MiB always kept.
 pub(crate) const DECAY_MS: u32 = 1000;
 
-/// A monotonic clock in milliseconds, for the heap's spare-arena decay (only heaps that grow from the OS
-/// read it; without the OS there is no clock and it reads 0).
+/// A monotonic clock in milliseconds, for the decay of spare arenas and cached mappings (only heaps that
+/// grow from the OS read it; without the OS there is no clock and it reads 0).
 pub(crate) fn now_ms() -> u64 {
     #[cfg(all(feature = "os", unix))]
     {

@@ -72,7 +72,9 @@ impl Heap {
             return;
         };
         if now.saturating_sub(start) >= u64::from(self.spare_decay_ms) {
-            self.release_spares_over(spares - low.saturating_sub(MIN_SPARES));
+            // `low ≤ spares` (the mark is lowered whenever a spare is taken), so this keeps at least four.
+            let unused = low.saturating_sub(MIN_SPARES);
+            self.release_spares_over(spares.saturating_sub(unused).max(MIN_SPARES));
             let left = self.arenas.spares;
             self.spare_period = (left > MIN_SPARES).then_some((now, left));
         }
