@@ -412,7 +412,9 @@ impl Heap {
         loop {
             // SAFETY: size is a non-zero multiple of the power-of-two pool size, far below isize::MAX.
             let layout = unsafe { Layout::from_size_align_unchecked(size, ps) };
-            if let Some((base, fresh)) = self.sources.alloc(layout, true) {
+            // Arenas are never served from the large-block cache (`false`): fresh OS memory lets new pools
+            // skip zeroing, and spare arenas are kept by their own rule.
+            if let Some((base, fresh)) = self.sources.alloc(layout, false) {
                 // SAFETY: `base` is pool-aligned and the `size` bytes from it are ours.
                 unsafe { self.arenas.add(base.as_ptr(), size / ps, fresh) };
                 let c = &mut self.counters;

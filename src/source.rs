@@ -257,9 +257,9 @@ impl Sources {
 
     /// Allocates a span for `layout`: first fit over the regions (after giving the binned blocks back to
     /// them if none has room), then (when allowed) a fresh OS mapping of `layout.size()` rounded up to whole
-    /// pages, or a cached one (a zeroed request above [`mapcache::ZEROED_REUSE_MAX`] takes a fresh one).
-    /// Returns the span and whether it is zeroed OS memory.
-    pub fn alloc(&mut self, layout: Layout, zeroed: bool) -> Option<(NonNull<u8>, bool)> {
+    /// pages, or, when `reuse` allows (large blocks, see [`alloc_large`](Sources::alloc_large); never
+    /// arenas), a cached one. Returns the span and whether it is zeroed OS memory.
+    pub fn alloc(&mut self, layout: Layout, reuse: bool) -> Option<(NonNull<u8>, bool)> {
         if let Some(p) = self.alloc_regions(layout) {
             return Some((p, false));
         }
@@ -268,7 +268,7 @@ impl Sources {
                 return Some((p, false));
             }
         }
-        self.alloc_os(layout, zeroed)
+        self.alloc_os(layout, reuse)
     }
 
     /// First fit over the regions.
@@ -288,9 +288,15 @@ impl Sources {
 
     /// Allocates a large block: a binned region block of its size class if one is waiting, else a region
     /// block of the class size (so that it can be binned when freed), else as [`alloc`](Sources::alloc).
+    /// A `zeroed` request above [`ZEROED_REUSE_MAX`](mapcache::ZEROED_REUSE_MAX) takes a fresh OS mapping
+    /// rather than a cached one (fresh pages need no zeroing, and untouched ones stay unmapped).
     pub fn alloc_large(&mut self, layout: Layout, zeroed: bool) -> Option<(NonNull<u8>, bool)> {
+        #[cfg(all(feature = "os", unix))]
+        let reuse = !zeroed || layout.size() <= mapcache::ZEROED_REUSE_MAX;
+        #[cfg(not(all(feature = "os", unix)))]
+        let reuse = !zeroed;
         if self.regions.is_null() || !binnable(layout) {
-            return self.alloc(layout, zeroed);
+            return self.alloc(layout, reuse);
         }
         let k = bin_of(layout.size());
         let head = self.bins[k];
@@ -321,7 +327,7 @@ impl Sources {
                 return Some((p, false));
             }
         }
-        self.alloc_os(layout, zeroed)
+        self.alloc_os(layout, reuse)
     }
 
     /// Frees a large block from [`alloc_large`](Sources::alloc_large).
@@ -332,7 +338,7 @@ impl Sources {
         let r = self.region_of(ptr.as_ptr().addr());
         if r.is_null() {
             // SAFETY: not in a region, so an OS mapping made with `layout`.
-            return unsafe { self.dealloc_os(ptr, layout) };
+            return unsafe { self.dealloc_os(ptr, layout, true) };
         }
         if !binnable(layout) {
             // SAFETY: a non-binnable region block was allocated with exactly `layout`.
@@ -407,12 +413,12 @@ impl Sources {
     }
 
     #[cfg(all(feature = "os", unix))]
-    fn alloc_os(&mut self, layout: Layout, zeroed: bool) -> Option<(NonNull<u8>, bool)> {
+    fn alloc_os(&mut self, layout: Layout, reuse: bool) -> Option<(NonNull<u8>, bool)> {
         if !self.use_os {
             return None;
         }
         let size = os_size(layout.size())?;
-        if layout.align() <= os::page_size() && !(zeroed && size > mapcache::ZEROED_REUSE_MAX) {
+        if reuse && layout.align() <= os::page_size() {
             if let Some(p) = self.cache.take(size) {
                 return Some((p, false));
             }
@@ -501,14 +507,15 @@ impl Sources {
     }
 
     #[cfg(not(all(feature = "os", unix)))]
-    fn alloc_os(&mut self, _layout: Layout, _zeroed: bool) -> Option<(NonNull<u8>, bool)> {
+    fn alloc_os(&mut self, _layout: Layout, _reuse: bool) -> Option<(NonNull<u8>, bool)> {
         None
     }
 
-    /// Gives back a span from [`Sources::alloc`].
+    /// Gives back an arena's span from [`Sources::alloc`]: to its region, or unmapped (never kept in the
+    /// large-block cache; spare arenas have their own policy).
     ///
     /// # Safety
-    /// `ptr` came from `alloc(layout)` on these sources and is no longer used.
+    /// `ptr` came from `alloc(layout, false)` on these sources and is no longer used.
     pub unsafe fn dealloc(&mut self, ptr: NonNull<u8>, layout: Layout) {
         let r = self.region_of(ptr.as_ptr().addr());
         if !r.is_null() {
@@ -516,16 +523,19 @@ impl Sources {
             unsafe { (*r).dealloc(ptr, layout) };
         } else {
             // SAFETY: not in any region, so it is an OS mapping made by `alloc_os` with this layout.
-            unsafe { self.dealloc_os(ptr, layout) };
+            unsafe { self.dealloc_os(ptr, layout, false) };
         }
     }
 
+    /// Frees an OS block or arena: into the large-block cache when `keep` (large blocks) and its bounds
+    /// allow, else unmapped.
+    ///
     /// # Safety
     /// `ptr` is a live OS mapping made by `alloc_os(layout)`.
     #[cfg(all(feature = "os", unix))]
-    unsafe fn dealloc_os(&mut self, ptr: NonNull<u8>, layout: Layout) {
+    unsafe fn dealloc_os(&mut self, ptr: NonNull<u8>, layout: Layout, keep: bool) {
         let size = os_size(layout.size()).unwrap_or(0);
-        if layout.align() <= os::page_size() {
+        if keep && layout.align() <= os::page_size() {
             let kept = self.cache.put(ptr.as_ptr().addr(), size);
             self.reserved -= self.cache.decay();
             if kept {
@@ -545,7 +555,7 @@ impl Sources {
     /// # Safety
     /// None.
     #[cfg(not(all(feature = "os", unix)))]
-    unsafe fn dealloc_os(&mut self, _ptr: NonNull<u8>, _layout: Layout) {}
+    unsafe fn dealloc_os(&mut self, _ptr: NonNull<u8>, _layout: Layout, _keep: bool) {}
 }
 
 /// `size` rounded up to whole pages, as the OS maps it (`None` on overflow).

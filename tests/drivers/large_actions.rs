@@ -4,7 +4,9 @@
 //! the cache's ranges, joins and bounds) and every live block must still hold its pattern (first and last
 //! byte of each of its pages). At the end every block is freed and `trim` must leave nothing mapped.
 //!
-//! Byte format: a stream of actions, each an opcode byte and its operands (missing bytes read as 0):
+//! Byte format: a geometry byte (even: `Config::HOSTED`; odd: `Config::SMALL`, whose 4 KiB page-aligned
+//! arenas come from and go back to the cache like large blocks), then a stream of actions, each an opcode
+//! byte and its operands (missing bytes read as 0):
 //!
 //! | op % 8 | action | operands |
 //! |---|---|---|
@@ -83,7 +85,12 @@ fn marked(p: NonNull<u8>, n: usize, tag: u8) -> bool {
 /// Runs one input (see the module docs).
 pub fn run(data: &[u8]) {
     let mut input = Input::new(data);
-    let mut h = Heap::new(Config::HOSTED);
+    let config = if input.u8() % 2 == 0 {
+        Config::HOSTED
+    } else {
+        Config::SMALL
+    };
+    let mut h = Heap::new(config);
     h.set_spare_decay_ms(u32::MAX);
     let mut slots: [Option<(NonNull<u8>, usize, u8)>; SLOTS] = [None; SLOTS];
     let mut step: u8 = 0;
