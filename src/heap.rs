@@ -22,6 +22,7 @@ use crate::pool::{self, PoolHeader, POOL_HEADER};
 use crate::size_class::{
     block_size, effective_size, pool_class_of, MEDIUM_SIZE, NUM_MEDIUM, NUM_POOL_CLASSES, SMALL_MAX,
 };
+use crate::source::decay::{Decay, DECAY_MS};
 use crate::source::{RegionError, Sources};
 use crate::stats::Stats;
 
@@ -33,9 +34,6 @@ pub use check::{BlockState, HeapError};
 /// Wholly free arenas a heap growing from the OS keeps however long they stay unused (see
 /// [`Heap::max_spares`]).
 pub(crate) const MIN_SPARES: usize = 4;
-
-/// Default of [`Heap::set_spare_decay_ms`]: how long spare arenas beyond [`MIN_SPARES`] stay mapped.
-pub(crate) const SPARE_DECAY_MS: u32 = crate::source::DECAY_MS;
 
 /// Running totals kept on every operation (the rest of [`Stats`] is computed by walking the arenas).
 #[derive(Clone, Copy)]
@@ -82,11 +80,8 @@ pub struct Heap {
     arenas: Arenas,
     sources: Sources,
     counters: Counters,
-    /// The decay period of spare arenas beyond `MIN_SPARES`, in ms (see `spares.rs`).
-    spare_decay_ms: u32,
-    /// While more than `MIN_SPARES` spares are held: since when (ms, monotonic) the current decay period
-    /// runs, and the fewest spares held during it.
-    spare_period: Option<(u64, usize)>,
+    /// The decay of spare arenas beyond `MIN_SPARES` (see `spares.rs`).
+    spare_decay: Decay,
 }
 
 // SAFETY: a `Heap` exclusively owns every pool, arena and region it points to; nothing in it is tied to a
@@ -125,8 +120,7 @@ impl Heap {
                 arenas_reclaimed: 0,
                 arenas_highwater: 0,
             },
-            spare_decay_ms: SPARE_DECAY_MS,
-            spare_period: None,
+            spare_decay: Decay::new(DECAY_MS),
         }
     }
 
@@ -395,9 +389,9 @@ impl Heap {
             pool::init(pool, arena.cast(), class, reserved, ps, fresh);
             self.link_used(pool, class);
         }
-        if let Some((_, low)) = &mut self.spare_period {
+        if self.spare_decay.running() {
             // A spare taken back into use was wanted this period: the period's low-water mark keeps it.
-            *low = (*low).min(self.arenas.spares);
+            self.spare_decay.fell_to(self.arenas.spares);
             self.decay_spares();
         }
         Some(pool)

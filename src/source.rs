@@ -92,6 +92,8 @@ impl Region {
     }
 }
 
+/// The decay of memory kept for reuse (spare arenas, cached mappings).
+pub(crate) mod decay;
 /// Freed large OS mappings kept for reuse.
 #[cfg(all(feature = "os", unix))]
 mod mapcache;
@@ -99,26 +101,9 @@ mod mapcache;
 #[cfg(all(feature = "os", unix))]
 pub(crate) mod os;
 
-/// Default decay time (ms) of memory kept for reuse: spare arenas (see `Heap::set_spare_decay_ms`) and
-/// cached large mappings beyond the 1 MiB always kept.
-pub(crate) const DECAY_MS: u32 = 1000;
-
-/// A monotonic clock in milliseconds, for the decay of spare arenas and cached mappings (only heaps that
-/// grow from the OS read it; without the OS there is no clock and it reads 0).
-pub(crate) fn now_ms() -> u64 {
-    #[cfg(all(feature = "os", unix))]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC exists on every Unix.
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-        (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
-    }
-    #[cfg(not(all(feature = "os", unix)))]
-    0
-}
+/// Largest zeroed large request served from the large-block cache (whose memory must then be zeroed by
+/// hand); larger ones take fresh, already zeroed OS pages.
+pub(crate) const ZEROED_REUSE_MAX: usize = 256 * 1024;
 
 /// Why `add_region` refused a region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,7 +194,7 @@ impl Sources {
             use_os: use_os && cfg!(all(feature = "os", unix)),
             reserved: 0,
             #[cfg(all(feature = "os", unix))]
-            cache: mapcache::MapCache::new(DECAY_MS),
+            cache: mapcache::MapCache::new(decay::DECAY_MS),
             bins: [ptr::null_mut(); NUM_BINS],
             binned: 0,
             exact: [0; 8],
@@ -288,13 +273,10 @@ impl Sources {
 
     /// Allocates a large block: a binned region block of its size class if one is waiting, else a region
     /// block of the class size (so that it can be binned when freed), else as [`alloc`](Sources::alloc).
-    /// A `zeroed` request above [`ZEROED_REUSE_MAX`](mapcache::ZEROED_REUSE_MAX) takes a fresh OS mapping
-    /// rather than a cached one (fresh pages need no zeroing, and untouched ones stay unmapped).
+    /// A `zeroed` request above [`ZEROED_REUSE_MAX`] takes a fresh OS mapping rather than a cached one
+    /// (fresh pages need no zeroing, and untouched ones stay unmapped).
     pub fn alloc_large(&mut self, layout: Layout, zeroed: bool) -> Option<(NonNull<u8>, bool)> {
-        #[cfg(all(feature = "os", unix))]
-        let reuse = !zeroed || layout.size() <= mapcache::ZEROED_REUSE_MAX;
-        #[cfg(not(all(feature = "os", unix)))]
-        let reuse = !zeroed;
+        let reuse = !zeroed || layout.size() <= ZEROED_REUSE_MAX;
         if self.regions.is_null() || !binnable(layout) {
             return self.alloc(layout, reuse);
         }
@@ -486,7 +468,7 @@ impl Sources {
     pub fn set_decay_ms(&mut self, ms: u32) {
         #[cfg(all(feature = "os", unix))]
         {
-            self.cache.decay_ms = ms;
+            self.cache.decay.ms = ms;
         }
         #[cfg(not(all(feature = "os", unix)))]
         let _ = ms;

@@ -31,7 +31,7 @@ impl Heap {
     /// cached large mappings beyond the 1 MiB always kept, that stay unused for a whole period go back to
     /// the OS.
     pub fn spare_decay_ms(&self) -> u32 {
-        self.spare_decay_ms
+        self.spare_decay.ms
     }
 
     /// Sets [`spare_decay_ms`](Heap::spare_decay_ms). `0` gives spares beyond the four kept (and cached
@@ -45,44 +45,25 @@ impl Heap {
     /// a.with_heap(|h| h.set_spare_decay_ms(0));
     /// ```
     pub fn set_spare_decay_ms(&mut self, ms: u32) {
-        self.spare_decay_ms = ms;
+        self.spare_decay.ms = ms;
         self.sources.set_decay_ms(ms);
     }
 
-    /// Called at pool-level events while spares beyond `MIN_SPARES` may be held: starts a decay period, or
-    /// once one has lasted [`spare_decay_ms`](Heap::spare_decay_ms), gives back the spares that stayed
-    /// spare all through it (the fewest held, beyond `MIN_SPARES`) and starts the next. A decay time of 0
-    /// gives all but `MIN_SPARES` back at once.
+    /// Called at pool-level events while spares beyond `MIN_SPARES` may be held: runs their decay (see
+    /// [`crate::source::decay`]), giving back the spares that stayed spare all through a period that ends
+    /// now (with a decay time of 0, all but `MIN_SPARES` at once).
     #[cold]
     #[inline(never)]
     pub(super) fn decay_spares(&mut self) {
-        let spares = self.arenas.spares;
-        if spares <= MIN_SPARES {
-            self.spare_period = None;
-            return;
-        }
-        if self.spare_decay_ms == 0 {
-            self.release_spares_over(MIN_SPARES);
-            self.spare_period = None;
-            return;
-        }
-        let now = crate::source::now_ms();
-        let Some((start, low)) = self.spare_period else {
-            self.spare_period = Some((now, spares));
-            return;
-        };
-        if now.saturating_sub(start) >= u64::from(self.spare_decay_ms) {
-            // `low ≤ spares` (the mark is lowered whenever a spare is taken), so this keeps at least four.
-            let unused = low.saturating_sub(MIN_SPARES);
-            self.release_spares_over(spares.saturating_sub(unused).max(MIN_SPARES));
-            let left = self.arenas.spares;
-            self.spare_period = (left > MIN_SPARES).then_some((now, left));
+        if let Some(keep) = self.spare_decay.tick(self.arenas.spares, MIN_SPARES) {
+            self.release_spares_over(keep);
+            self.spare_decay.restart(self.arenas.spares, MIN_SPARES);
         }
     }
 
     /// Gives every spare arena back to its source; returns the bytes released.
     pub(super) fn release_spares(&mut self) -> usize {
-        self.spare_period = None;
+        self.spare_decay.stop();
         self.release_spares_over(0)
     }
 

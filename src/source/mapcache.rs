@@ -21,24 +21,20 @@
 //! live plus cached mappings (arenas included) stay within the most that was ever live at once, or while
 //! it holds at most [`FLOOR`] bytes; and before a fresh mapping is made it unmaps ranges until live plus
 //! cached bytes, the new mapping included, are again within that mark (a block grown by `mremap` counts as
-//! a new mapping of the bytes it grows by). Cached bytes beyond `FLOOR` that stay unused for a whole
-//! [`decay_ms`](MapCache::decay_ms) period (the least the cache held during it) go back to the OS, so a
-//! cache that serves a little steady reuse does not keep the rest; the clock is read at large-block events
-//! only, while more than `FLOOR` is cached.
-//! Zeroed requests above [`ZEROED_REUSE_MAX`] take fresh mappings, which need no zeroing and leave
+//! a new mapping of the bytes it grows by). Cached bytes beyond `FLOOR` decay (see [`super::decay`]): what
+//! stays unused for a whole period goes back to the OS, so a cache that serves a little steady reuse does
+//! not keep the rest; the clock is read at large-block events only. Zeroed requests above
+//! [`ZEROED_REUSE_MAX`](super::ZEROED_REUSE_MAX) take fresh mappings, which need no zeroing and leave
 //! untouched pages unmapped.
 
 use core::ptr::{self, NonNull};
 
+use super::decay::Decay;
 use super::os;
 
 /// Cached bytes always allowed (1 MiB): a buffer of a few KiB freed and allocated in a loop never costs an
 /// `mmap`/`munmap` pair.
 pub(crate) const FLOOR: usize = 1 << 20;
-
-/// Largest zeroed request served from the cache (which must then be zeroed by hand); larger ones map
-/// fresh, already zeroed pages.
-pub(crate) const ZEROED_REUSE_MAX: usize = 256 * 1024;
 
 /// Cached ranges held at most.
 const SLOTS: usize = 32;
@@ -60,13 +56,6 @@ const EMPTY: Range = Range {
     joined_to: 0,
 };
 
-/// The current decay period: since when (ms), and the fewest bytes cached during it.
-#[derive(Clone, Copy)]
-struct Period {
-    start: u64,
-    low: usize,
-}
-
 /// Freed OS page ranges kept for reuse, and the figures that bound them (see the module docs).
 pub(crate) struct MapCache {
     ranges: [Range; SLOTS],
@@ -78,10 +67,8 @@ pub(crate) struct MapCache {
     live: usize,
     /// Highest `live` seen.
     live_hw: usize,
-    /// See [`MapCache::decay_ms`].
-    pub decay_ms: u32,
-    /// The decay period running while more than [`FLOOR`] is cached.
-    period: Option<Period>,
+    /// The decay of the bytes cached beyond [`FLOOR`].
+    pub decay: Decay,
 }
 
 /// A pointer to `addr` with the provenance of the mapping it lies in (exposed when it was made).
@@ -97,8 +84,7 @@ impl MapCache {
             bytes: 0,
             live: 0,
             live_hw: 0,
-            decay_ms,
-            period: None,
+            decay: Decay::new(decay_ms),
         }
     }
 
@@ -188,7 +174,7 @@ impl MapCache {
     pub fn put(&mut self, block: usize, size: usize) -> bool {
         self.live -= size;
         let tail = self.joined_tail(block, size);
-        if !self.room_for(size) || (tail.is_none() && self.n == SLOTS) {
+        if !self.room_for(size, self.live) || (tail.is_none() && self.n == SLOTS) {
             self.unjoin(block);
             return false;
         }
@@ -221,7 +207,7 @@ impl MapCache {
     pub fn put_tail(&mut self, block: usize, old: usize, new: usize) -> bool {
         let len = old - new;
         let tail = self.joined_tail(block, old);
-        if !self.room_for_tail(len) || (tail.is_none() && self.n == SLOTS) {
+        if !self.room_for(len, self.live - len) || (tail.is_none() && self.n == SLOTS) {
             return false;
         }
         self.live -= len;
@@ -251,17 +237,11 @@ impl MapCache {
             .position(|r| r.joined_to == block && r.ptr.addr() == block + size)
     }
 
-    /// Whether `size` more bytes, no longer live, may be cached: up to [`FLOOR`], or as long as live plus
-    /// cached bytes stay within the live high-water mark (`live` already excludes them).
-    fn room_for(&self, size: usize) -> bool {
+    /// Whether `size` more bytes may be cached while `live` bytes stay live (without them): up to
+    /// [`FLOOR`], or as long as live plus cached bytes stay within the live high-water mark.
+    fn room_for(&self, size: usize, live: usize) -> bool {
         let cached = self.bytes + size;
-        cached <= FLOOR || cached + self.live <= self.live_hw
-    }
-
-    /// As [`room_for`](MapCache::room_for), for `size` bytes still counted live.
-    fn room_for_tail(&self, size: usize) -> bool {
-        let cached = self.bytes + size;
-        cached <= FLOOR || self.bytes + self.live <= self.live_hw
+        cached <= FLOOR || cached + live <= self.live_hw
     }
 
     /// Called before a fresh mapping of `size` bytes is made (or a block grows by `size` bytes with
@@ -280,41 +260,21 @@ impl MapCache {
         released + self.decay()
     }
 
-    /// Called at large-block events while more than [`FLOOR`] is cached: starts a decay period, or, once
-    /// one has lasted [`decay_ms`](MapCache::decay_ms), unmaps what stayed unused all through it (the
-    /// least the cache held, beyond `FLOOR`) and starts the next. A decay time of 0 unmaps all beyond
-    /// `FLOOR` at once. Returns the bytes unmapped.
+    /// Called at large-block events: runs the decay of the bytes cached beyond [`FLOOR`] (see
+    /// [`super::decay`]), unmapping what stayed unused all through a period that ends now. Returns the
+    /// bytes unmapped.
     pub fn decay(&mut self) -> usize {
-        if self.bytes <= FLOOR {
-            self.period = None;
-            return 0;
-        }
-        if self.decay_ms == 0 {
-            return self.release_over(FLOOR);
-        }
-        let now = super::now_ms();
-        let Some(period) = self.period else {
-            self.period = Some(Period {
-                start: now,
-                low: self.bytes,
-            });
+        let Some(keep) = self.decay.tick(self.bytes, FLOOR) else {
             return 0;
         };
-        if now.saturating_sub(period.start) < u64::from(self.decay_ms) {
-            return 0;
-        }
-        let unused = period.low.saturating_sub(FLOOR);
-        let released = self.release_over(self.bytes.saturating_sub(unused));
-        self.period = (self.bytes > FLOOR).then_some(Period {
-            start: now,
-            low: self.bytes,
-        });
+        let released = self.release_over(keep);
+        self.decay.restart(self.bytes, FLOOR);
         released
     }
 
     /// Unmaps every cached range; returns the bytes released.
     pub fn trim(&mut self) -> usize {
-        self.period = None;
+        self.decay.stop();
         self.release_over(0)
     }
 
@@ -333,7 +293,7 @@ impl MapCache {
             self.bytes -= r.len;
             released += r.len;
         }
-        self.note_low();
+        self.decay.fell_to(self.bytes);
         released
     }
 
@@ -371,15 +331,8 @@ impl MapCache {
     /// Cached bytes became live again.
     fn reused(&mut self, size: usize) {
         self.bytes -= size;
-        self.note_low();
+        self.decay.fell_to(self.bytes);
         self.grow_live(size);
-    }
-
-    /// Keeps the decay period's low-water mark after `bytes` went down.
-    fn note_low(&mut self) {
-        if let Some(p) = &mut self.period {
-            p.low = p.low.min(self.bytes);
-        }
     }
 
     fn grow_live(&mut self, size: usize) {
