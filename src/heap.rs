@@ -294,7 +294,7 @@ impl Heap {
         // SAFETY: every caller passes a class from `pool_class`, which is below NUM_POOL_CLASSES.
         let mut pool = unsafe { *self.used.get_unchecked(class) };
         if pool.is_null() {
-            pool = self.new_pool(class)?;
+            pool = self.new_pool(class, true)?;
         }
         // SAFETY: pools on a used list are initialised, of this class, and not full.
         let (block, pristine) = unsafe {
@@ -364,15 +364,19 @@ impl Heap {
         }
     }
 
-    /// Puts a new pool for `class` at the head of its (empty) used list; grows by an arena if needed.
+    /// Puts a new pool for `class` at the head of its (empty) used list; grows by an arena if needed and
+    /// `grow` allows it (else `None`, as when the sources are exhausted).
     #[cold]
     #[inline(never)]
-    fn new_pool(&mut self, class: usize) -> Option<*mut PoolHeader> {
+    fn new_pool(&mut self, class: usize, grow: bool) -> Option<*mut PoolHeader> {
         let ps = self.config.pool_size();
         // SAFETY: the arena lists are well formed.
         let (pool, arena, fresh) = match unsafe { self.arenas.take_pool(ps) } {
             Some(t) => t,
             None => {
+                if !grow {
+                    return None;
+                }
                 self.grow()?;
                 // SAFETY: as above; the new arena has a free pool.
                 unsafe { self.arenas.take_pool(ps) }?

@@ -22,6 +22,11 @@
 //! other's blocks do not meet per free: a freed block lands in the freeing thread's cache (any thread may
 //! hold any block of a class), and whole batches travel between threads.
 //!
+//! Blocks on the transfer cache serve only their own class. So that they do not hold memory that another
+//! class needs (a program that frees a structure of one block size and builds one of another), a refill
+//! that finds the heap would have to grow by an arena first hands the whole transfer cache back to the
+//! heap: pools left wholly free serve the new class, and arenas left wholly free are spares again.
+//!
 //! A class a thread has not used much is refilled from the heap a few blocks at a time (doubling up to a
 //! batch), so a class used once touches one page rather than a batch's worth.
 //!
@@ -488,7 +493,24 @@ fn refill(bin: &mut Bin, heap: &Lock<Heap>, class: usize) -> Option<NonNull<u8>>
         None => {
             let want = bin.refill.clamp(FIRST_REFILL, batch(class));
             bin.refill = (want * 2).min(batch(class));
-            let (list, n) = heap.lock().alloc_batch(class, want, ptr::null_mut());
+            let (mut list, mut n) = heap.lock().alloc_batch(class, want, ptr::null_mut(), false);
+            if n == 0 {
+                // The heap would have to grow. Blocks of other classes may sit on the transfer cache
+                // (a program that freed a structure of one size and now builds one of another): hand
+                // them back first, so that pools they leave wholly free serve this class instead of a
+                // new arena. Each block reaches the transfer cache once per free, so this is paid at
+                // most once per block cached.
+                let held = if HELD.load(Ordering::Relaxed) == 0 {
+                    ptr::null_mut()
+                } else {
+                    take_batches()
+                };
+                let mut h = heap.lock();
+                // SAFETY: the batches are free blocks of this heap (the primary's: only its caches get
+                // here), now owned by nobody else.
+                unsafe { give_back(&mut h, held) };
+                (list, n) = h.alloc_batch(class, want, ptr::null_mut(), true);
+            }
             if n == 0 {
                 return None;
             }

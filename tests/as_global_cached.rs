@@ -228,3 +228,29 @@ fn spares_decay_while_the_caches_refill() {
     }
     ALLOC.with_heap(|h| h.set_spare_decay_ms(1000));
 }
+
+#[test]
+fn a_phase_change_reuses_the_memory_the_transfer_cache_held() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // 6 MiB of 48-byte blocks, freed: they fit the transfer cache's budget, so they stay there as batches
+    // of their class. Then 6 MiB of 64-byte blocks: before the heap maps a new arena for them, the cached
+    // 48-byte blocks go back to it, their pools and arenas empty out, and the 64-byte blocks reuse them.
+    ALLOC.flush_thread_cache();
+    let n = (6 << 20) / 48;
+    let first: Vec<Box<[u8; 48]>> = (0..n).map(|i| Box::new([i as u8; 48])).collect();
+    let after_first = ALLOC.stats().arenas;
+    drop(first);
+    let second: Vec<Box<[u8; 64]>> = (0..(6 << 20) / 64)
+        .map(|i| Box::new([i as u8; 64]))
+        .collect();
+    let s = ALLOC.stats();
+    assert!(
+        s.arenas_highwater <= after_first + 2,
+        "arenas: {after_first} after the first phase, high-water {} after the second",
+        s.arenas_highwater
+    );
+    assert!(second.iter().enumerate().all(|(i, b)| b[63] == i as u8));
+    drop(second);
+    ALLOC.flush_thread_cache();
+    ALLOC.check().unwrap();
+}

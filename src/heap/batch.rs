@@ -5,21 +5,24 @@ use crate::size_class::block_size;
 
 impl Heap {
     /// Takes up to `n` blocks of `class` at once (a thread cache's refill), linked through their first
-    /// word onto `list`; returns the new head and how many were taken (0 only when out of memory).
-    /// Whole runs of a pool's free list and of its never-carved blocks are taken per pool visit.
+    /// word onto `list`; returns the new head and how many were taken. Whole runs of a pool's free list and
+    /// of its never-carved blocks are taken per pool visit. Fewer than `n` (maybe 0) when the heap is out
+    /// of memory, or when it would have to grow by an arena and `grow` is false: the caller may then
+    /// free what it holds elsewhere and ask again.
     #[cfg_attr(not(all(feature = "std", not(loom))), allow(dead_code))]
     pub(crate) fn alloc_batch(
         &mut self,
         class: usize,
         n: u32,
         mut list: *mut u8,
+        grow: bool,
     ) -> (*mut u8, u32) {
         let bs = block_size(class);
         let mut got = 0u32;
         while got < n {
             let mut pool = self.used[class];
             if pool.is_null() {
-                match self.new_pool(class) {
+                match self.new_pool(class, grow) {
                     Some(p) => pool = p,
                     None => break,
                 }
