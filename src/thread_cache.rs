@@ -16,8 +16,8 @@
 //! thread-local); then a refill takes a whole batch from the central *transfer cache* (a per-class stack of
 //! batches, O(1) under a short per-class lock), and only when that is empty does it take the heap lock, where
 //! [`Heap::alloc_batch`] takes runs of blocks per pool visit. A full free list becomes the alloc list if that
-//! is empty, else a batch on the transfer cache; only when the transfer cache holds [`TRANSFER_BYTES`] does a
-//! batch go back to the heap. So a thread that frees a big structure and builds another one (binary trees, a
+//! is empty, else a batch on the transfer cache; only when the transfer cache holds
+//! [`transfer::TRANSFER_BYTES`] does a batch go back to the heap. So a thread that frees a big structure and builds another one (binary trees, a
 //! parsed document) moves its blocks in batches of dozens through O(1) steps, and threads that free each
 //! other's blocks do not meet per free: a freed block lands in the freeing thread's cache (any thread may
 //! hold any block of a class), and whole batches travel between threads.
@@ -25,7 +25,9 @@
 //! Blocks on the transfer cache serve only their own class. So that they do not hold memory that another
 //! class needs (a program that frees a structure of one block size and builds one of another), a refill
 //! that finds the heap would have to grow by an arena first hands the whole transfer cache back to the
-//! heap: pools left wholly free serve the new class, and arenas left wholly free are spares again.
+//! heap: pools left wholly free serve the new class, and arenas left wholly free are spares again. And
+//! batches that stay on the transfer cache through a whole period (1 s) decay back to the heap (see
+//! [`transfer`]).
 //!
 //! A class a thread has not used much is refilled from the heap a few blocks at a time (doubling up to a
 //! batch), so a class used once touches one page rather than a batch's worth.
@@ -68,13 +70,14 @@
 
 use core::alloc::Layout;
 use core::cell::UnsafeCell;
-use core::mem::size_of;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::heap::Heap;
 use crate::size_class::{block_size, NUM_CLASSES, NUM_POOL_CLASSES};
 use crate::sync::Lock;
+
+mod transfer;
 
 /// `Owner::token` of a caching allocator that has not tried to become primary yet.
 const UNCLAIMED: usize = 0;
@@ -86,12 +89,6 @@ const NO_OWNER: usize = usize::MAX;
 const EXITED: usize = usize::MAX - 1;
 /// Tokens handed to primaries start here (0 and 1 are the markers above).
 static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(2);
-
-/// Most bytes the transfer cache holds in batches, all classes together; a flush beyond it goes to the
-/// heap. Memory held here is in use from the heap's point of view (not returned to the OS until
-/// [`flush`] or `PoolAlloc::trim`), so it is bounded; it is sized so that structures of a few MiB
-/// of small blocks that are freed and rebuilt (trees, parsed documents) cycle without the heap.
-pub(crate) const TRANSFER_BYTES: usize = 8 << 20;
 
 /// Blocks per batch, per class: the length at which a free list moves on, what a refill from the heap
 /// takes at most, and the size of every batch on the transfer cache. For small classes about 2 KiB worth,
@@ -122,16 +119,13 @@ const BATCH: [u32; NUM_POOL_CLASSES] = {
 /// Blocks of the first refill of a class from the heap (doubling up to [`BATCH`] afterwards).
 const FIRST_REFILL: u32 = 2;
 
-// A batch on the transfer cache links to the next batch through the second word of its first block.
-const _: () = assert!(block_size(0) >= 2 * size_of::<*mut u8>());
-
 #[inline(always)]
 fn batch(class: usize) -> u32 {
     BATCH[class]
 }
 
 /// The process-wide part, behind [`CENTRAL`]: which token is primary, and blocks left by threads that
-/// exited. (The transfer cache has a lock per class: [`BATCHES`].)
+/// exited. (The transfer cache has a lock per class: see [`transfer`].)
 struct Central {
     /// Token of the primary allocator, or [`UNCLAIMED`].
     primary: usize,
@@ -143,10 +137,7 @@ impl Central {
     /// Forgets everything, the transfer cache included (the primary is gone, or a new one starts).
     fn clear(&mut self) {
         self.orphans = ptr::null_mut();
-        for stack in &BATCHES {
-            stack.0.lock().0 = ptr::null_mut();
-        }
-        HELD.store(0, Ordering::Relaxed);
+        transfer::clear();
     }
 }
 // SAFETY: the orphans are owned by whoever holds the lock.
@@ -156,71 +147,6 @@ static CENTRAL: Lock<Central> = Lock::new(Central {
     primary: UNCLAIMED,
     orphans: ptr::null_mut(),
 });
-
-/// Head of one class's stack of whole batches of [`BATCH`]`[class]` blocks: each batch is a
-/// null-terminated list through the blocks' first word, and its first block's second word links the next
-/// batch.
-struct Stack(*mut u8);
-// SAFETY: the batches are owned by whoever holds the lock.
-unsafe impl Send for Stack {}
-
-/// One class's part of the transfer cache, on a cache line of its own: threads moving batches of
-/// different classes neither wait for each other nor share a line.
-#[repr(align(64))]
-struct ClassBatches(Lock<Stack>);
-
-/// The transfer cache: per class, a stack of whole batches.
-static BATCHES: [ClassBatches; NUM_POOL_CLASSES] =
-    [const { ClassBatches(Lock::new(Stack(ptr::null_mut()))) }; NUM_POOL_CLASSES];
-/// Bytes in [`BATCHES`], at most [`TRANSFER_BYTES`] (reserved before a push, released after a pop).
-static HELD: AtomicUsize = AtomicUsize::new(0);
-
-/// Pops a batch of `class` from the transfer cache, if there is one.
-fn pop_batch(class: usize) -> Option<*mut u8> {
-    let b = {
-        let mut stack = BATCHES[class].0.lock();
-        let b = stack.0;
-        if b.is_null() {
-            return None;
-        }
-        // SAFETY: `b` heads a batch on the stack; its second word links the next batch.
-        stack.0 = unsafe { b.cast::<*mut u8>().add(1).read() };
-        b
-    };
-    HELD.fetch_sub(batch(class) as usize * block_size(class), Ordering::Relaxed);
-    Some(b)
-}
-
-/// Pushes a whole batch of `class` on the transfer cache if the budget allows; hands it back otherwise.
-///
-/// # Safety
-/// `list` is a null-terminated list of exactly [`BATCH`]`[class]` free blocks of `class` of the primary's
-/// heap that nobody else uses.
-unsafe fn push_batch(class: usize, list: *mut u8) -> Result<(), *mut u8> {
-    let bytes = batch(class) as usize * block_size(class);
-    if HELD.fetch_add(bytes, Ordering::Relaxed) + bytes > TRANSFER_BYTES {
-        HELD.fetch_sub(bytes, Ordering::Relaxed);
-        return Err(list);
-    }
-    let mut stack = BATCHES[class].0.lock();
-    // SAFETY: the first block is ours and at least two words long (asserted above).
-    unsafe { list.cast::<*mut u8>().add(1).write(stack.0) };
-    stack.0 = list;
-    Ok(())
-}
-
-/// Takes every batch off the transfer cache as one list.
-fn take_batches() -> *mut u8 {
-    let mut all = ptr::null_mut();
-    for class in 0..NUM_POOL_CLASSES {
-        while let Some(b) = pop_batch(class) {
-            // SAFETY: a batch is a well-formed list of free blocks, now ours.
-            unsafe { append(b, all) };
-            all = b;
-        }
-    }
-    all
-}
 
 /// Hint that `CENTRAL.orphans` is non-empty (checked without the lock on the slow paths).
 static ORPHANS_PENDING: AtomicBool = AtomicBool::new(false);
@@ -483,10 +409,21 @@ fn alloc_slow(owner: &Owner, heap: &Lock<Heap>, class: usize, layout: Layout) ->
 #[inline(never)]
 fn refill(bin: &mut Bin, heap: &Lock<Heap>, class: usize) -> Option<NonNull<u8>> {
     debug_assert!(bin.alloc.is_null() && bin.free.is_null());
-    let (batch_list, orphans) = { (pop_batch(class), take_orphans()) };
-    if !orphans.is_null() {
-        // SAFETY: the orphans are blocks of this heap (the primary's), no longer used by anyone.
-        unsafe { give_back(&mut heap.lock(), orphans) };
+    let (batch_list, due) = transfer::pop(class);
+    let orphans = take_orphans();
+    let stale = if due {
+        transfer::decay()
+    } else {
+        ptr::null_mut()
+    };
+    if !orphans.is_null() || !stale.is_null() {
+        let mut h = heap.lock();
+        // SAFETY: the orphans and the decayed batches are blocks of this heap (the primary's: only its
+        // caches get here), no longer used by anyone.
+        unsafe {
+            give_back(&mut h, orphans);
+            give_back_batches(&mut h, stale);
+        }
     }
     let list = match batch_list {
         Some(b) => b,
@@ -500,15 +437,15 @@ fn refill(bin: &mut Bin, heap: &Lock<Heap>, class: usize) -> Option<NonNull<u8>>
                 // them back first, so that pools they leave wholly free serve this class instead of a
                 // new arena. Each block reaches the transfer cache once per free, so this is paid at
                 // most once per block cached.
-                let held = if HELD.load(Ordering::Relaxed) == 0 {
+                let held = if transfer::is_empty() {
                     ptr::null_mut()
                 } else {
-                    take_batches()
+                    transfer::take_all()
                 };
                 let mut h = heap.lock();
                 // SAFETY: the batches are free blocks of this heap (the primary's: only its caches get
                 // here), now owned by nobody else.
-                unsafe { give_back(&mut h, held) };
+                unsafe { give_back_batches(&mut h, held) };
                 (list, n) = h.alloc_batch(class, want, ptr::null_mut(), true);
             }
             if n == 0 {
@@ -597,21 +534,30 @@ unsafe fn dealloc_slow(
 }
 
 /// Moves a whole batch onto the transfer cache, or to the heap under its lock when the transfer cache is
-/// at its budget (with the orphans, if any).
+/// at its budget (with the orphans, if any); runs the transfer cache's decay when its clock is due.
 #[cold]
 #[inline(never)]
 fn flush_batch(list: *mut u8, heap: &Lock<Heap>, class: usize) {
     // SAFETY: `list` is a whole batch of free blocks of `class` of the primary's heap (a bin's full free
     // list: only the primary's caches get here), now owned by nobody else.
-    let Err(list) = (unsafe { push_batch(class, list) }) else {
-        return;
+    let (pushed, due) = unsafe { transfer::push(class, list) };
+    let list = pushed.err().unwrap_or(ptr::null_mut());
+    let stale = if due {
+        transfer::decay()
+    } else {
+        ptr::null_mut()
     };
+    if list.is_null() && stale.is_null() {
+        return;
+    }
     let orphans = take_orphans();
     let mut h = heap.lock();
-    // SAFETY: the batch and the orphans are free blocks of this heap that nobody uses.
+    // SAFETY: the batch, the orphans and the decayed batches are free blocks of this heap that nobody
+    // uses.
     unsafe {
         give_back(&mut h, list);
         give_back(&mut h, orphans);
+        give_back_batches(&mut h, stale);
     }
 }
 
@@ -642,6 +588,23 @@ unsafe fn give_back(heap: &mut Heap, mut list: *mut u8) {
     }
 }
 
+/// Frees every block of a list of batches (linked as on the transfer cache) into the heap.
+///
+/// # Safety
+/// `batches` is null or a well-formed list of batches of live small blocks of `heap` that nobody uses
+/// any more.
+unsafe fn give_back_batches(heap: &mut Heap, mut batches: *mut u8) {
+    while !batches.is_null() {
+        // SAFETY: forwarded contract; the first block's second word links the next batch, read before
+        // the batch is handed back.
+        unsafe {
+            let next = batches.cast::<*mut u8>().add(1).read();
+            give_back(heap, batches);
+            batches = next;
+        }
+    }
+}
+
 /// Gives this thread's cached blocks, the transfer cache's batches and the orphans back to the heap, if
 /// `owner` is primary.
 pub(crate) fn flush(owner: &Owner, heap: &Lock<Heap>) {
@@ -663,7 +626,7 @@ pub(crate) fn flush(owner: &Owner, heap: &Lock<Heap>) {
             // The transfer cache is taken under the central lock, so that no claim clears it meanwhile.
             (
                 core::mem::replace(&mut o.orphans, ptr::null_mut()),
-                take_batches(),
+                transfer::take_all(),
             )
         } else {
             (ptr::null_mut(), ptr::null_mut())
@@ -674,6 +637,6 @@ pub(crate) fn flush(owner: &Owner, heap: &Lock<Heap>) {
     unsafe {
         give_back(&mut h, mine);
         give_back(&mut h, orphans);
-        give_back(&mut h, batches);
+        give_back_batches(&mut h, batches);
     }
 }

@@ -1,0 +1,244 @@
+//! The central transfer cache: per pool class, a stack of whole batches that threads push their full free
+//! lists onto and refill from, each class behind its own short lock; and its decay.
+//!
+//! # Decay
+//!
+//! Batches that stay on a stack serve only their class and keep their pools in use. Beyond the budget
+//! ([`TRANSFER_BYTES`]) and the refill that hands everything back before the heap grows (see
+//! `thread_cache::refill`), the stacks decay like the heap's spare arenas: each stack keeps the low-water
+//! mark of its length over a period of [`DECAY_MS`]; when the period ends, that many batches (the bottom
+//! ones, untouched all period, since the stack is LIFO) go back to the heap, so batches in steady use
+//! stay and the rest do not. The clock is read every [`CHECK_EVERY`] pushes and pops of a class, outside
+//! every lock, so an idle transfer cache keeps its batches until its next events.
+
+use core::ptr;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use super::batch;
+use crate::size_class::{block_size, NUM_POOL_CLASSES};
+use crate::sync::Lock;
+
+/// Most bytes the transfer cache holds in batches, all classes together; a flush beyond it goes to the
+/// heap. Memory held here is in use from the heap's point of view, so it is bounded; it is sized so that
+/// structures of a few MiB of small blocks that are freed and rebuilt (trees, parsed documents) cycle
+/// without the heap.
+pub(crate) const TRANSFER_BYTES: usize = 8 << 20;
+
+/// The decay period, in milliseconds.
+pub(crate) const DECAY_MS: usize = 1000;
+
+/// A class's pushes and pops between two looks at the clock.
+const CHECK_EVERY: u32 = 64;
+
+// A batch on a stack links to the next batch through the second word of its first block.
+const _: () = assert!(block_size(0) >= 2 * size_of::<*mut u8>());
+
+/// One class's stack of whole batches of [`batch`]`(class)` blocks: each batch is a null-terminated list
+/// through the blocks' first word, and its first block's second word links the next batch down.
+struct Stack {
+    top: *mut u8,
+    /// Batches on the stack.
+    len: u32,
+    /// The fewest batches on the stack since the current period began.
+    low: u32,
+    /// Pushes and pops left before the next look at the clock.
+    countdown: u32,
+}
+
+// SAFETY: the batches are owned by whoever holds the lock.
+unsafe impl Send for Stack {}
+
+impl Stack {
+    /// Counts an event; whether the clock is due.
+    fn event(&mut self) -> bool {
+        if self.countdown == 0 {
+            self.countdown = CHECK_EVERY;
+            true
+        } else {
+            self.countdown -= 1;
+            false
+        }
+    }
+}
+
+/// One class's part of the transfer cache, on a cache line of its own: threads moving batches of
+/// different classes neither wait for each other nor share a line.
+#[repr(align(64))]
+struct ClassBatches(Lock<Stack>);
+
+static BATCHES: [ClassBatches; NUM_POOL_CLASSES] = [const {
+    ClassBatches(Lock::new(Stack {
+        top: ptr::null_mut(),
+        len: 0,
+        low: 0,
+        countdown: CHECK_EVERY,
+    }))
+}; NUM_POOL_CLASSES];
+
+/// Bytes in [`BATCHES`], at most [`TRANSFER_BYTES`] (reserved before a push, released after a pop).
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// When the current decay period began ([`now_ms`]).
+static PERIOD_START: AtomicUsize = AtomicUsize::new(0);
+
+fn batch_bytes(class: usize) -> usize {
+    batch(class) as usize * block_size(class)
+}
+
+/// Milliseconds since the first call (wrapping on 32-bit targets after 49 days; periods are compared
+/// with wrapping arithmetic).
+fn now_ms() -> usize {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    BASE.get_or_init(Instant::now).elapsed().as_millis() as usize
+}
+
+/// Whether any batch is held.
+pub(super) fn is_empty() -> bool {
+    HELD.load(Ordering::Relaxed) == 0
+}
+
+/// Pops a batch of `class`, if there is one; and whether the clock is due (see [`decay`]).
+pub(super) fn pop(class: usize) -> (Option<*mut u8>, bool) {
+    let (b, due) = {
+        let mut stack = BATCHES[class].0.lock();
+        let due = stack.event();
+        let b = stack.top;
+        if b.is_null() {
+            return (None, due);
+        }
+        // SAFETY: `b` heads a batch on the stack; its second word links the next batch.
+        stack.top = unsafe { b.cast::<*mut u8>().add(1).read() };
+        stack.len -= 1;
+        stack.low = stack.low.min(stack.len);
+        (b, due)
+    };
+    HELD.fetch_sub(batch_bytes(class), Ordering::Relaxed);
+    (Some(b), due)
+}
+
+/// Pushes a whole batch of `class` if the budget allows (else hands it back); and whether the clock is
+/// due (see [`decay`]).
+///
+/// # Safety
+/// `list` is a null-terminated list of exactly [`batch`]`(class)` free blocks of `class` of the primary's
+/// heap that nobody else uses.
+pub(super) unsafe fn push(class: usize, list: *mut u8) -> (Result<(), *mut u8>, bool) {
+    let bytes = batch_bytes(class);
+    if HELD.fetch_add(bytes, Ordering::Relaxed) + bytes > TRANSFER_BYTES {
+        HELD.fetch_sub(bytes, Ordering::Relaxed);
+        return (Err(list), false);
+    }
+    let mut stack = BATCHES[class].0.lock();
+    // SAFETY: the first block is ours and at least two words long (asserted above).
+    unsafe { list.cast::<*mut u8>().add(1).write(stack.top) };
+    stack.top = list;
+    stack.len += 1;
+    (Ok(()), stack.event())
+}
+
+/// Takes every batch off every stack, as one list of batches (linked as on a stack).
+pub(super) fn take_all() -> *mut u8 {
+    let mut all = ptr::null_mut();
+    for (class, b) in BATCHES.iter().enumerate() {
+        let (top, len) = {
+            let mut stack = b.0.lock();
+            let taken = (stack.top, stack.len);
+            stack.top = ptr::null_mut();
+            stack.len = 0;
+            stack.low = 0;
+            taken
+        };
+        if top.is_null() {
+            continue;
+        }
+        HELD.fetch_sub(len as usize * batch_bytes(class), Ordering::Relaxed);
+        // SAFETY: the batches are now ours; the bottom one's link word gets the batches taken so far.
+        unsafe { link_below(top, all) };
+        all = top;
+    }
+    all
+}
+
+/// Forgets every batch (their allocator is gone, or a new one starts).
+pub(super) fn clear() {
+    for b in &BATCHES {
+        let mut stack = b.0.lock();
+        stack.top = ptr::null_mut();
+        stack.len = 0;
+        stack.low = 0;
+    }
+    HELD.store(0, Ordering::Relaxed);
+}
+
+/// Ends the decay period if it has lasted [`DECAY_MS`] (one caller wins the race): takes off each stack
+/// the batches that stayed on it all period (its low-water mark, counted from the bottom) and returns
+/// them as one list of batches, for the caller to give back to the heap; null if none. Called when
+/// [`pop`] or [`push`] says the clock is due.
+pub(super) fn decay() -> *mut u8 {
+    let now = now_ms();
+    let start = PERIOD_START.load(Ordering::Relaxed);
+    if now.wrapping_sub(start) < DECAY_MS
+        || PERIOD_START
+            .compare_exchange(start, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return ptr::null_mut();
+    }
+    let mut all = ptr::null_mut();
+    for (class, b) in BATCHES.iter().enumerate() {
+        let (cut, n) = {
+            let mut stack = b.0.lock();
+            let n = stack.low;
+            let keep = stack.len - n;
+            stack.low = keep;
+            if n == 0 {
+                continue;
+            }
+            // The last of the `keep` batches above the cut, or the stack's head if none is kept.
+            let cut = if keep == 0 {
+                core::mem::replace(&mut stack.top, ptr::null_mut())
+            } else {
+                let mut above = stack.top;
+                // SAFETY: the stack holds `len` well-formed batches linked through their first block's
+                // second word; we hold its lock.
+                unsafe {
+                    for _ in 1..keep {
+                        above = above.cast::<*mut u8>().add(1).read();
+                    }
+                    let link = above.cast::<*mut u8>().add(1);
+                    let cut = link.read();
+                    link.write(ptr::null_mut());
+                    cut
+                }
+            };
+            stack.len = keep;
+            (cut, n)
+        };
+        HELD.fetch_sub(n as usize * batch_bytes(class), Ordering::Relaxed);
+        // SAFETY: the cut batches are now ours.
+        unsafe { link_below(cut, all) };
+        all = cut;
+    }
+    all
+}
+
+/// Links the list of batches `below` under the last batch of the non-empty list of batches `batches`.
+///
+/// # Safety
+/// `batches` is a well-formed, null-terminated list of batches owned by the caller.
+unsafe fn link_below(batches: *mut u8, below: *mut u8) {
+    let mut b = batches;
+    // SAFETY: every batch's first block holds the next batch in its second word.
+    unsafe {
+        loop {
+            let next = b.cast::<*mut u8>().add(1).read();
+            if next.is_null() {
+                break;
+            }
+            b = next;
+        }
+        b.cast::<*mut u8>().add(1).write(below);
+    }
+}
