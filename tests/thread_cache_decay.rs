@@ -1,8 +1,10 @@
 //! Batches that stay on the transfer cache through a whole decay period go back to the heap, while a
 //! class in steady use keeps its batches moving.
 
+mod common;
+
+use common::{fill_blocks, free_blocks};
 use poolgc::{Config, PoolAlloc};
-use std::alloc::{GlobalAlloc, Layout};
 use std::time::Duration;
 
 static A: PoolAlloc = PoolAlloc::with_config(Config::MEDIUM).with_thread_cache();
@@ -16,28 +18,11 @@ fn blocks_in_use(size: usize) -> usize {
         .blocks_in_use
 }
 
-/// Allocates `n` blocks of `size` bytes and frees them again: a few hundred pushes and pops of whole
-/// batches on the transfer cache, so its clock is looked at.
+/// Allocates `n` blocks of `size` bytes and frees them again, twice: a few hundred pushes and pops of
+/// whole batches on the transfer cache, so its clock is looked at.
 fn churn(size: usize, n: usize) {
-    let l = Layout::from_size_align(size, 8).unwrap();
     for _ in 0..2 {
-        let v: Vec<*mut u8> = (0..n)
-            .map(|i| {
-                // SAFETY: a non-zero size; freed below with the same layout.
-                let p = unsafe { A.alloc(l) };
-                assert!(!p.is_null());
-                // SAFETY: a fresh block of `size` bytes.
-                unsafe { p.write_bytes(i as u8, size) };
-                p
-            })
-            .collect();
-        for (i, p) in v.into_iter().enumerate() {
-            // SAFETY: a live block of `A` with layout `l`, written above.
-            unsafe {
-                assert_eq!(*p.add(size - 1), i as u8);
-                A.dealloc(p, l);
-            }
-        }
+        free_blocks(&A, size, fill_blocks(&A, size, n));
     }
 }
 
@@ -47,16 +32,11 @@ fn batches_unused_for_a_whole_period_go_back_to_the_heap() {
     // go to the transfer cache, and count as in use.
     let n = if cfg!(miri) { 2_000 } else { 20_000 };
     let m = if cfg!(miri) { 1_200 } else { 4_000 };
-    let l = Layout::from_size_align(48, 8).unwrap();
-    // SAFETY: non-zero sizes; each block freed once below with the same layout.
-    let v: Vec<*mut u8> = (0..n).map(|_| unsafe { A.alloc(l) }).collect();
+    let v = fill_blocks(&A, 48, n);
     // The other class's blocks next, so that its traffic below does not grow the heap (a refill that
     // would grow it hands the whole transfer cache back at once, decayed or not).
     churn(64, m);
-    for p in v {
-        // SAFETY: as above.
-        unsafe { A.dealloc(p, l) };
-    }
+    free_blocks(&A, 48, v);
     assert!(blocks_in_use(48) >= n);
     // Two periods with traffic of another class: the first ends with the 48-byte batches as its
     // low-water mark, the second, in which they stay untouched again, gives them back.

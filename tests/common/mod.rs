@@ -162,3 +162,35 @@ pub fn boundary_sizes() -> Vec<usize> {
     v.dedup();
     v
 }
+
+/// Allocates `n` blocks of `size` bytes (alignment 8) from `a`, each filled with its index.
+pub fn fill_blocks(a: &impl core::alloc::GlobalAlloc, size: usize, n: usize) -> Vec<*mut u8> {
+    let l = Layout::from_size_align(size, 8).unwrap();
+    (0..n)
+        .map(|i| {
+            // SAFETY: a non-zero size; freed by `free_blocks` with the same layout.
+            let p = unsafe { a.alloc(l) };
+            assert!(!p.is_null(), "out of memory");
+            // SAFETY: a fresh block of `size` bytes.
+            unsafe { p.write_bytes(i as u8, size) };
+            p
+        })
+        .collect()
+}
+
+/// Frees the blocks of `fill_blocks(a, size, …)`, checking first that each still holds its index.
+pub fn free_blocks(a: &impl core::alloc::GlobalAlloc, size: usize, blocks: Vec<*mut u8>) {
+    let l = Layout::from_size_align(size, 8).unwrap();
+    for (i, p) in blocks.into_iter().enumerate() {
+        // SAFETY: a live block of `a` with layout `l` (the contract of this function), written by
+        // `fill_blocks`.
+        unsafe {
+            assert_eq!(
+                *p.add(size - 1),
+                i as u8,
+                "block {i} of {size} bytes changed"
+            );
+            a.dealloc(p, l);
+        }
+    }
+}
