@@ -17,10 +17,11 @@
 //! batches, O(1) under a short per-class lock), and only when that is empty does it take the heap lock, where
 //! [`Heap::alloc_batch`] takes runs of blocks per pool visit. A full free list becomes the alloc list if that
 //! is empty, else a batch on the transfer cache; only when the transfer cache holds
-//! [`transfer::TRANSFER_BYTES`] does a batch go back to the heap. So a thread that frees a big structure and builds another one (binary trees, a
-//! parsed document) moves its blocks in batches of dozens through O(1) steps, and threads that free each
-//! other's blocks do not meet per free: a freed block lands in the freeing thread's cache (any thread may
-//! hold any block of a class), and whole batches travel between threads.
+//! [`transfer::TRANSFER_BYTES`] does a batch go back to the heap. So a thread that frees a big structure
+//! and builds another one (binary trees, a parsed document) moves its blocks in batches of dozens through
+//! O(1) steps, and threads that free each other's blocks do not meet per free: a freed block lands in the
+//! freeing thread's cache (any thread may hold any block of a class), and whole batches travel between
+//! threads.
 //!
 //! Blocks on the transfer cache serve only their own class. So that they do not hold memory that another
 //! class needs (a program that frees a structure of one block size and builds one of another), a refill
@@ -430,18 +431,16 @@ fn refill(bin: &mut Bin, heap: &Lock<Heap>, class: usize) -> Option<NonNull<u8>>
         None => {
             let want = bin.refill.clamp(FIRST_REFILL, batch(class));
             bin.refill = (want * 2).min(batch(class));
-            let (mut list, mut n) = heap.lock().alloc_batch(class, want, ptr::null_mut(), false);
-            if n == 0 {
-                // The heap would have to grow. Blocks of other classes may sit on the transfer cache
-                // (a program that freed a structure of one size and now builds one of another): hand
-                // them back first, so that pools they leave wholly free serve this class instead of a
-                // new arena. Each block reaches the transfer cache once per free, so this is paid at
-                // most once per block cached.
-                let held = if transfer::is_empty() {
-                    ptr::null_mut()
-                } else {
-                    transfer::take_all()
-                };
+            // With batches on the transfer cache, the heap is asked not to grow at first: they may be
+            // of other classes (a program that freed a structure of one size and now builds one of
+            // another), and handed back, they may leave pools wholly free that serve this class
+            // instead of a new arena. Each block reaches the transfer cache once per free, so this is
+            // paid at most once per block cached.
+            let grow = transfer::is_empty();
+            let (mut list, mut n) = heap.lock().alloc_batch(class, want, ptr::null_mut(), grow);
+            if n == 0 && !grow {
+                // (Taken even if another thread has emptied the transfer cache meanwhile: null then.)
+                let held = transfer::take_all();
                 let mut h = heap.lock();
                 // SAFETY: the batches are free blocks of this heap (the primary's: only its caches get
                 // here), now owned by nobody else.

@@ -15,7 +15,8 @@ fn a_new_block_size_reuses_what_the_transfer_cache_held() {
     let first = fill_blocks(&A, 48, bytes / 48);
     let arenas = A.stats().arenas;
     assert!(arenas >= 3, "{arenas} arenas");
-    free_blocks(&A, 48, first);
+    // SAFETY: the blocks of `fill_blocks(&A, 48, …)` above, freed once.
+    unsafe { free_blocks(&A, 48, first) };
     // The 48-byte blocks now sit in this thread's cache and, beyond two batches, on the transfer cache;
     // from the heap's point of view they are still in use.
     assert!(A.stats().bytes_in_use >= bytes / 2);
@@ -26,7 +27,8 @@ fn a_new_block_size_reuses_what_the_transfer_cache_held() {
         "{arenas} arenas for the first structure, a high-water mark of {} after the second",
         s.arenas_highwater
     );
-    free_blocks(&A, 64, second);
+    // SAFETY: as above.
+    unsafe { free_blocks(&A, 64, second) };
     A.flush_thread_cache();
     assert_eq!(A.stats().bytes_in_use, 0);
     A.check().unwrap();

@@ -11,8 +11,9 @@
 pub(crate) const DECAY_MS: u32 = 1000;
 
 /// A monotonic clock in milliseconds (only heaps that grow from the OS read it; without the OS there is no
-/// clock and it reads 0).
-fn now_ms() -> u64 {
+/// clock and it reads 0, so no period ever ends). It allocates nothing and needs no initialisation, so an
+/// allocator may read it anywhere.
+pub(crate) fn now_ms() -> u64 {
     #[cfg(all(feature = "os", unix))]
     {
         let mut ts = libc::timespec {

@@ -9,15 +9,20 @@
 //! mark of its length over a period of [`DECAY_MS`]; when the period ends, that many batches (the bottom
 //! ones, untouched all period, since the stack is LIFO) go back to the heap, so batches in steady use
 //! stay and the rest do not. The clock is read every [`CHECK_EVERY`] pushes and pops of a class, outside
-//! every lock, so an idle transfer cache keeps its batches until its next events.
+//! every lock, so an idle transfer cache keeps its batches until its next events. The period is
+//! [`DECAY_MS`] whatever a heap's `spare_decay_ms` says (the transfer cache is shared by every thread,
+//! the heap setting is per allocator); without the OS there is no clock and nothing decays.
+//!
+//! The thread whose push or pop ends a period pays for it: a walk of each stack down to its cut, under
+//! that stack's lock, and then every decayed block freed into the heap under the heap lock (at most
+//! [`TRANSFER_BYTES`] worth, and only what stayed unused for a whole period).
 
 use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
-use std::time::Instant;
 
 use super::batch;
 use crate::size_class::{block_size, NUM_POOL_CLASSES};
+use crate::source::decay::{now_ms, DECAY_MS};
 use crate::sync::Lock;
 
 /// Most bytes the transfer cache holds in batches, all classes together; a flush beyond it goes to the
@@ -25,9 +30,6 @@ use crate::sync::Lock;
 /// structures of a few MiB of small blocks that are freed and rebuilt (trees, parsed documents) cycle
 /// without the heap.
 pub(crate) const TRANSFER_BYTES: usize = 8 << 20;
-
-/// The decay period, in milliseconds.
-pub(crate) const DECAY_MS: usize = 1000;
 
 /// A class's pushes and pops between two looks at the clock.
 const CHECK_EVERY: u32 = 64;
@@ -51,10 +53,10 @@ struct Stack {
 unsafe impl Send for Stack {}
 
 impl Stack {
-    /// Counts an event; whether the clock is due.
+    /// Counts an event; whether the clock is due (every [`CHECK_EVERY`]th event).
     fn event(&mut self) -> bool {
         if self.countdown == 0 {
-            self.countdown = CHECK_EVERY;
+            self.countdown = CHECK_EVERY - 1;
             true
         } else {
             self.countdown -= 1;
@@ -73,25 +75,20 @@ static BATCHES: [ClassBatches; NUM_POOL_CLASSES] = [const {
         top: ptr::null_mut(),
         len: 0,
         low: 0,
-        countdown: CHECK_EVERY,
+        countdown: CHECK_EVERY - 1,
     }))
 }; NUM_POOL_CLASSES];
 
-/// Bytes in [`BATCHES`], at most [`TRANSFER_BYTES`] (reserved before a push, released after a pop).
+/// Bytes in [`BATCHES`], at most [`TRANSFER_BYTES`] (reserved before a push, released once batches are
+/// off a stack: popped, taken or decayed).
 static HELD: AtomicUsize = AtomicUsize::new(0);
 
-/// When the current decay period began ([`now_ms`]).
+/// When the current decay period began ([`now_ms`], truncated to `usize`: compared with wrapping
+/// arithmetic).
 static PERIOD_START: AtomicUsize = AtomicUsize::new(0);
 
 fn batch_bytes(class: usize) -> usize {
     batch(class) as usize * block_size(class)
-}
-
-/// Milliseconds since the first call (wrapping on 32-bit targets after 49 days; periods are compared
-/// with wrapping arithmetic).
-fn now_ms() -> usize {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    BASE.get_or_init(Instant::now).elapsed().as_millis() as usize
 }
 
 /// Whether any batch is held.
@@ -138,7 +135,7 @@ pub(super) unsafe fn push(class: usize, list: *mut u8) -> (Result<(), *mut u8>, 
     (Ok(()), stack.event())
 }
 
-/// Takes every batch off every stack, as one list of batches (linked as on a stack).
+/// Takes every batch off every stack, as one list of batches (linked as on a stack); null if none.
 pub(super) fn take_all() -> *mut u8 {
     let mut all = ptr::null_mut();
     for (class, b) in BATCHES.iter().enumerate() {
@@ -177,9 +174,11 @@ pub(super) fn clear() {
 /// them as one list of batches, for the caller to give back to the heap; null if none. Called when
 /// [`pop`] or [`push`] says the clock is due.
 pub(super) fn decay() -> *mut u8 {
-    let now = now_ms();
+    // The start is read before the clock, and the difference taken as signed: a thread whose reading
+    // was overtaken by another thread's new period sees a negative age, never a period just ended.
     let start = PERIOD_START.load(Ordering::Relaxed);
-    if now.wrapping_sub(start) < DECAY_MS
+    let now = now_ms() as usize;
+    if (now.wrapping_sub(start) as isize) < DECAY_MS as isize
         || PERIOD_START
             .compare_exchange(start, now, Ordering::Relaxed, Ordering::Relaxed)
             .is_err()
@@ -224,10 +223,10 @@ pub(super) fn decay() -> *mut u8 {
     all
 }
 
-/// Links the list of batches `below` under the last batch of the non-empty list of batches `batches`.
+/// Links the list of batches `below` under the last batch of the list of batches `batches`.
 ///
 /// # Safety
-/// `batches` is a well-formed, null-terminated list of batches owned by the caller.
+/// `batches` is a non-null, well-formed, null-terminated list of batches owned by the caller.
 unsafe fn link_below(batches: *mut u8, below: *mut u8) {
     let mut b = batches;
     // SAFETY: every batch's first block holds the next batch in its second word.

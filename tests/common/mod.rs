@@ -165,6 +165,7 @@ pub fn boundary_sizes() -> Vec<usize> {
 
 /// Allocates `n` blocks of `size` bytes (alignment 8) from `a`, each filled with its index.
 pub fn fill_blocks(a: &impl core::alloc::GlobalAlloc, size: usize, n: usize) -> Vec<*mut u8> {
+    assert!(size > 0);
     let l = Layout::from_size_align(size, 8).unwrap();
     (0..n)
         .map(|i| {
@@ -179,11 +180,13 @@ pub fn fill_blocks(a: &impl core::alloc::GlobalAlloc, size: usize, n: usize) -> 
 }
 
 /// Frees the blocks of `fill_blocks(a, size, …)`, checking first that each still holds its index.
-pub fn free_blocks(a: &impl core::alloc::GlobalAlloc, size: usize, blocks: Vec<*mut u8>) {
+///
+/// # Safety
+/// `blocks` is what `fill_blocks(a, size, _)` returned, and none of them has been freed since.
+pub unsafe fn free_blocks(a: &impl core::alloc::GlobalAlloc, size: usize, blocks: Vec<*mut u8>) {
     let l = Layout::from_size_align(size, 8).unwrap();
     for (i, p) in blocks.into_iter().enumerate() {
-        // SAFETY: a live block of `a` with layout `l` (the contract of this function), written by
-        // `fill_blocks`.
+        // SAFETY: a live block of `a` with layout `l`, written by `fill_blocks` (the contract).
         unsafe {
             assert_eq!(
                 *p.add(size - 1),
