@@ -40,7 +40,7 @@
 //! it takes a fresh token under the central lock. Other caching instances run on the lock, as plain
 //! `PoolAlloc`s do. A cache whose token is not the primary's belongs to an allocator that has been
 //! dropped (dropping unregisters it), so its blocks are forgotten, never touched. Nothing here stores an
-//! allocator's address, so moving a `PoolAlloc` is fine.
+//! allocator's address, so moving a `PoolAlloc` is fine. (The tokens and the process-wide state: [`owner`].)
 //!
 //! # Thread exit and re-entrancy
 //!
@@ -72,25 +72,22 @@
 use core::alloc::Layout;
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::Ordering;
 
 use crate::heap::Heap;
 use crate::size_class::{block_size, NUM_CLASSES, NUM_POOL_CLASSES};
 use crate::sync::Lock;
 
+mod owner;
 mod transfer;
 
-/// `Owner::token` of a caching allocator that has not tried to become primary yet.
-const UNCLAIMED: usize = 0;
-/// `Owner::token` of an allocator without caches, or one that found another one primary: it uses the lock.
-const NOT_PRIMARY: usize = 1;
+pub(crate) use owner::Owner;
+use owner::{take_orphans, CENTRAL, ORPHANS_PENDING};
+
 /// `ThreadCache::token` of a thread that has not used a cache yet (never an owner's token).
 const NO_OWNER: usize = usize::MAX;
 /// `ThreadCache::token` of a thread whose exit handler has run: the lock from then on.
 const EXITED: usize = usize::MAX - 1;
-/// Tokens handed to primaries start here (0 and 1 are the markers above).
-static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(2);
-
 /// Blocks per batch, per class: the length at which a free list moves on, what a refill from the heap
 /// takes at most, and the size of every batch on the transfer cache. For small classes about 2 KiB worth,
 /// between 4 and 64 blocks; for medium ones about 8 KiB worth, between 2 and 8 (so 10–16 KiB for the
@@ -123,96 +120,6 @@ const FIRST_REFILL: u32 = 2;
 #[inline(always)]
 fn batch(class: usize) -> u32 {
     BATCH[class]
-}
-
-/// The process-wide part, behind [`CENTRAL`]: which token is primary, and blocks left by threads that
-/// exited. (The transfer cache has a lock per class: see [`transfer`].)
-struct Central {
-    /// Token of the primary allocator, or [`UNCLAIMED`].
-    primary: usize,
-    /// Blocks of the primary left by exited threads, of any class, linked through their first word.
-    orphans: *mut u8,
-}
-
-impl Central {
-    /// Forgets everything, the transfer cache included (the primary is gone, or a new one starts).
-    fn clear(&mut self) {
-        self.orphans = ptr::null_mut();
-        transfer::clear();
-    }
-}
-// SAFETY: the orphans are owned by whoever holds the lock.
-unsafe impl Send for Central {}
-
-static CENTRAL: Lock<Central> = Lock::new(Central {
-    primary: UNCLAIMED,
-    orphans: ptr::null_mut(),
-});
-
-/// Hint that `CENTRAL.orphans` is non-empty (checked without the lock on the slow paths).
-static ORPHANS_PENDING: AtomicBool = AtomicBool::new(false);
-
-/// The per-allocator part, a field of `PoolAlloc`.
-pub(crate) struct Owner {
-    enabled: bool,
-    token: AtomicUsize,
-}
-
-impl Owner {
-    pub(crate) const fn new(enabled: bool) -> Owner {
-        Owner {
-            enabled,
-            token: AtomicUsize::new(if enabled { UNCLAIMED } else { NOT_PRIMARY }),
-        }
-    }
-
-    #[inline(always)]
-    pub(crate) const fn enabled(&self) -> bool {
-        self.enabled
-    }
-
-    /// Tries to make this allocator the primary one; returns its token if it is.
-    #[cold]
-    fn claim(&self) -> Option<usize> {
-        match self.token.load(Ordering::Relaxed) {
-            NOT_PRIMARY => return None,
-            UNCLAIMED => {}
-            t => return Some(t),
-        }
-        let mut o = CENTRAL.lock();
-        // Another thread may have claimed for this allocator meanwhile: every store of the token happens
-        // under this lock, so this read is the final word.
-        match self.token.load(Ordering::Relaxed) {
-            UNCLAIMED => {}
-            NOT_PRIMARY => return None,
-            t => return Some(t),
-        }
-        let t = if o.primary == UNCLAIMED {
-            let t = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
-            o.primary = t;
-            o.clear();
-            t
-        } else {
-            NOT_PRIMARY
-        };
-        self.token.store(t, Ordering::Relaxed);
-        (t != NOT_PRIMARY).then_some(t)
-    }
-}
-
-impl Drop for Owner {
-    /// Unregisters a primary allocator: the orphans, the transfer cache and every cache's blocks of it are
-    /// forgotten.
-    fn drop(&mut self) {
-        let t = *self.token.get_mut();
-        if t >= 2 {
-            let mut o = CENTRAL.lock();
-            if o.primary == t {
-                o.primary = UNCLAIMED;
-                o.clear();
-            }
-        }
-    }
 }
 
 /// One class's part of a thread's cache.
@@ -558,18 +465,6 @@ fn flush_batch(list: *mut u8, heap: &Lock<Heap>, class: usize) {
         give_back(&mut h, orphans);
         give_back_batches(&mut h, stale);
     }
-}
-
-/// Takes the orphan list if there is one (it belongs to the primary, whose lock the caller is about to
-/// take: only the primary's caches reach here).
-#[inline]
-fn take_orphans() -> *mut u8 {
-    if !ORPHANS_PENDING.load(Ordering::Relaxed) {
-        return ptr::null_mut();
-    }
-    let mut o = CENTRAL.lock();
-    ORPHANS_PENDING.store(false, Ordering::Relaxed);
-    core::mem::replace(&mut o.orphans, ptr::null_mut())
 }
 
 /// Frees every block of a list into the heap.

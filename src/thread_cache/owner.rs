@@ -1,0 +1,118 @@
+//! Which allocator the thread caches serve: at most one caching `PoolAlloc` per process is *primary*, named
+//! by a token that every cache records; the process-wide state behind [`CENTRAL`] says which token that is
+//! and holds the blocks of threads that exited (the orphans). See the `thread_cache` module docs.
+
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use super::transfer;
+use crate::sync::Lock;
+
+/// `Owner::token` of a caching allocator that has not tried to become primary yet.
+const UNCLAIMED: usize = 0;
+/// `Owner::token` of an allocator without caches, or one that found another one primary: it uses the lock.
+const NOT_PRIMARY: usize = 1;
+/// Tokens handed to primaries start here (0 and 1 are the markers above).
+static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(2);
+
+/// The process-wide part, behind [`CENTRAL`]: which token is primary, and blocks left by threads that
+/// exited. (The transfer cache has a lock per class: see [`transfer`].)
+pub(super) struct Central {
+    /// Token of the primary allocator, or [`UNCLAIMED`].
+    pub(super) primary: usize,
+    /// Blocks of the primary left by exited threads, of any class, linked through their first word.
+    pub(super) orphans: *mut u8,
+}
+
+impl Central {
+    /// Forgets everything, the transfer cache included (the primary is gone, or a new one starts).
+    fn clear(&mut self) {
+        self.orphans = ptr::null_mut();
+        transfer::clear();
+    }
+}
+// SAFETY: the orphans are owned by whoever holds the lock.
+unsafe impl Send for Central {}
+
+pub(super) static CENTRAL: Lock<Central> = Lock::new(Central {
+    primary: UNCLAIMED,
+    orphans: ptr::null_mut(),
+});
+
+/// Hint that `CENTRAL.orphans` is non-empty (checked without the lock on the slow paths).
+pub(super) static ORPHANS_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// The per-allocator part, a field of `PoolAlloc`.
+pub(crate) struct Owner {
+    pub(super) enabled: bool,
+    pub(super) token: AtomicUsize,
+}
+
+impl Owner {
+    pub(crate) const fn new(enabled: bool) -> Owner {
+        Owner {
+            enabled,
+            token: AtomicUsize::new(if enabled { UNCLAIMED } else { NOT_PRIMARY }),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) const fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Tries to make this allocator the primary one; returns its token if it is.
+    #[cold]
+    pub(super) fn claim(&self) -> Option<usize> {
+        match self.token.load(Ordering::Relaxed) {
+            NOT_PRIMARY => return None,
+            UNCLAIMED => {}
+            t => return Some(t),
+        }
+        let mut o = CENTRAL.lock();
+        // Another thread may have claimed for this allocator meanwhile: every store of the token happens
+        // under this lock, so this read is the final word.
+        match self.token.load(Ordering::Relaxed) {
+            UNCLAIMED => {}
+            NOT_PRIMARY => return None,
+            t => return Some(t),
+        }
+        let t = if o.primary == UNCLAIMED {
+            let t = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+            o.primary = t;
+            o.clear();
+            t
+        } else {
+            NOT_PRIMARY
+        };
+        self.token.store(t, Ordering::Relaxed);
+        (t != NOT_PRIMARY).then_some(t)
+    }
+}
+
+impl Drop for Owner {
+    /// Unregisters a primary allocator: the orphans, the transfer cache and every cache's blocks of it are
+    /// forgotten.
+    fn drop(&mut self) {
+        let t = *self.token.get_mut();
+        if t >= 2 {
+            let mut o = CENTRAL.lock();
+            if o.primary == t {
+                o.primary = UNCLAIMED;
+                o.clear();
+            }
+        }
+    }
+}
+
+/// Takes the orphan list if there is one (it belongs to the primary, whose lock the caller is about to
+/// take: only the primary's caches reach here).
+#[inline]
+pub(super) fn take_orphans() -> *mut u8 {
+    if !ORPHANS_PENDING.load(Ordering::Relaxed) {
+        return ptr::null_mut();
+    }
+    let mut o = CENTRAL.lock();
+    ORPHANS_PENDING.store(false, Ordering::Relaxed);
+    core::mem::replace(&mut o.orphans, ptr::null_mut())
+}
