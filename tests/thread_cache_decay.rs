@@ -54,8 +54,8 @@ fn end_a_period(m: usize) {
 
 #[test]
 fn batches_unused_for_a_whole_period_go_back_to_the_heap() {
-    let n = if cfg!(miri) { 2_000 } else { 20_000 };
-    let m = if cfg!(miri) { 1_200 } else { 4_000 };
+    let n = if cfg!(miri) { 800 } else { 20_000 };
+    let m = if cfg!(miri) { 700 } else { 4_000 };
     // 48- and 80-byte blocks allocated (and, below, freed): beyond this thread's two batches per class,
     // they go to the transfer cache, and count as in use.
     let v48 = fill_blocks(&A, 48, n);
