@@ -317,13 +317,8 @@ fn alloc_slow(owner: &Owner, heap: &Lock<Heap>, class: usize, layout: Layout) ->
 #[inline(never)]
 fn refill(bin: &mut Bin, heap: &Lock<Heap>, class: usize) -> Option<NonNull<u8>> {
     debug_assert!(bin.alloc.is_null() && bin.free.is_null());
-    let (batch_list, due) = transfer::pop(class);
+    let (batch_list, stale) = transfer::pop(class);
     let orphans = take_orphans();
-    let stale = if due {
-        transfer::decay()
-    } else {
-        ptr::null_mut()
-    };
     if !orphans.is_null() || !stale.is_null() {
         let mut h = heap.lock();
         // SAFETY: the orphans and the decayed batches are blocks of this heap (the primary's: only its
@@ -446,13 +441,8 @@ unsafe fn dealloc_slow(
 fn flush_batch(list: *mut u8, heap: &Lock<Heap>, class: usize) {
     // SAFETY: `list` is a whole batch of free blocks of `class` of the primary's heap (a bin's full free
     // list: only the primary's caches get here), now owned by nobody else.
-    let (pushed, due) = unsafe { transfer::push(class, list) };
+    let (pushed, stale) = unsafe { transfer::push(class, list) };
     let list = pushed.err().unwrap_or(ptr::null_mut());
-    let stale = if due {
-        transfer::decay()
-    } else {
-        ptr::null_mut()
-    };
     if list.is_null() && stale.is_null() {
         return;
     }

@@ -63,6 +63,15 @@ impl Stack {
             false
         }
     }
+
+    /// Empties the stack; returns its batches (as linked on it) and how many there were.
+    fn take(&mut self) -> (*mut u8, u32) {
+        let taken = (self.top, self.len);
+        self.top = ptr::null_mut();
+        self.len = 0;
+        self.low = 0;
+        taken
+    }
 }
 
 /// One class's part of the transfer cache, on a cache line of its own: threads moving batches of
@@ -96,57 +105,55 @@ pub(super) fn is_empty() -> bool {
     HELD.load(Ordering::Relaxed) == 0
 }
 
-/// Pops a batch of `class`, if there is one; and whether the clock is due (see [`decay`]).
-pub(super) fn pop(class: usize) -> (Option<*mut u8>, bool) {
+/// Pops a batch of `class`, if there is one. Also returns the batches that decayed if this event ended
+/// a period (see [`decay_if`]; null if none), for the caller to give back to the heap.
+pub(super) fn pop(class: usize) -> (Option<*mut u8>, *mut u8) {
     let (b, due) = {
         let mut stack = BATCHES[class].0.lock();
         let due = stack.event();
         let b = stack.top;
-        if b.is_null() {
-            return (None, due);
+        if !b.is_null() {
+            // SAFETY: `b` heads a batch on the stack; its second word links the next batch.
+            stack.top = unsafe { b.cast::<*mut u8>().add(1).read() };
+            stack.len -= 1;
+            stack.low = stack.low.min(stack.len);
         }
-        // SAFETY: `b` heads a batch on the stack; its second word links the next batch.
-        stack.top = unsafe { b.cast::<*mut u8>().add(1).read() };
-        stack.len -= 1;
-        stack.low = stack.low.min(stack.len);
         (b, due)
     };
-    HELD.fetch_sub(batch_bytes(class), Ordering::Relaxed);
-    (Some(b), due)
+    if !b.is_null() {
+        HELD.fetch_sub(batch_bytes(class), Ordering::Relaxed);
+    }
+    ((!b.is_null()).then_some(b), decay_if(due))
 }
 
-/// Pushes a whole batch of `class` if the budget allows (else hands it back); and whether the clock is
-/// due (see [`decay`]).
+/// Pushes a whole batch of `class` if the budget allows (else hands it back). Also returns the batches
+/// that decayed if this event ended a period, as [`pop`] does.
 ///
 /// # Safety
 /// `list` is a null-terminated list of exactly [`batch`]`(class)` free blocks of `class` of the primary's
 /// heap that nobody else uses.
-pub(super) unsafe fn push(class: usize, list: *mut u8) -> (Result<(), *mut u8>, bool) {
+pub(super) unsafe fn push(class: usize, list: *mut u8) -> (Result<(), *mut u8>, *mut u8) {
     let bytes = batch_bytes(class);
     if HELD.fetch_add(bytes, Ordering::Relaxed) + bytes > TRANSFER_BYTES {
         HELD.fetch_sub(bytes, Ordering::Relaxed);
-        return (Err(list), false);
+        return (Err(list), ptr::null_mut());
     }
-    let mut stack = BATCHES[class].0.lock();
-    // SAFETY: the first block is ours and at least two words long (asserted above).
-    unsafe { list.cast::<*mut u8>().add(1).write(stack.top) };
-    stack.top = list;
-    stack.len += 1;
-    (Ok(()), stack.event())
+    let due = {
+        let mut stack = BATCHES[class].0.lock();
+        // SAFETY: the first block is ours and at least two words long (asserted above).
+        unsafe { list.cast::<*mut u8>().add(1).write(stack.top) };
+        stack.top = list;
+        stack.len += 1;
+        stack.event()
+    };
+    (Ok(()), decay_if(due))
 }
 
 /// Takes every batch off every stack, as one list of batches (linked as on a stack); null if none.
 pub(super) fn take_all() -> *mut u8 {
     let mut all = ptr::null_mut();
     for (class, b) in BATCHES.iter().enumerate() {
-        let (top, len) = {
-            let mut stack = b.0.lock();
-            let taken = (stack.top, stack.len);
-            stack.top = ptr::null_mut();
-            stack.len = 0;
-            stack.low = 0;
-            taken
-        };
+        let (top, len) = b.0.lock().take();
         if top.is_null() {
             continue;
         }
@@ -161,19 +168,19 @@ pub(super) fn take_all() -> *mut u8 {
 /// Forgets every batch (their allocator is gone, or a new one starts).
 pub(super) fn clear() {
     for b in &BATCHES {
-        let mut stack = b.0.lock();
-        stack.top = ptr::null_mut();
-        stack.len = 0;
-        stack.low = 0;
+        b.0.lock().take();
     }
     HELD.store(0, Ordering::Relaxed);
 }
 
-/// Ends the decay period if it has lasted [`DECAY_MS`] (one caller wins the race): takes off each stack
-/// the batches that stayed on it all period (its low-water mark, counted from the bottom) and returns
-/// them as one list of batches, for the caller to give back to the heap; null if none. Called when
-/// [`pop`] or [`push`] says the clock is due.
-pub(super) fn decay() -> *mut u8 {
+/// When `due`, ends the decay period if it has lasted [`DECAY_MS`] (one caller wins the race): takes off
+/// each stack the batches that stayed on it all period (its low-water mark, counted from the bottom) and
+/// returns them as one list of batches, for the caller to give back to the heap; null if none. Called by
+/// [`pop`] and [`push`], outside the stack's lock, with whether their event made the clock due.
+fn decay_if(due: bool) -> *mut u8 {
+    if !due {
+        return ptr::null_mut();
+    }
     // The start is read before the clock, and the difference taken as signed: a thread whose reading
     // was overtaken by another thread's new period sees a negative age, never a period just ended.
     let start = PERIOD_START.load(Ordering::Relaxed);
