@@ -92,35 +92,28 @@ const EXITED: usize = usize::MAX - 1;
 /// takes at most, and the size of every batch on the transfer cache. For small classes about 2 KiB worth,
 /// between 4 and 64 blocks; for medium ones about 8 KiB worth, between 2 and 8 (so 10–16 KiB for the
 /// classes above 4 KiB). A thread holds at most two batches per class (its alloc and free lists).
-const BATCH: [u32; NUM_POOL_CLASSES] = {
-    let mut t = [0; NUM_POOL_CLASSES];
-    let mut c = 0;
-    while c < NUM_POOL_CLASSES {
-        let (budget, min, max) = if c < NUM_CLASSES {
-            (2048, 4, 64)
-        } else {
-            (8192, 2, 8)
-        };
-        let n = budget / block_size(c);
-        t[c] = if n < min {
-            min as u32
-        } else if n > max {
-            max as u32
-        } else {
-            n as u32
-        };
-        c += 1;
-    }
-    t
-};
-
-/// Blocks of the first refill of a class from the heap (doubling up to [`BATCH`] afterwards).
-const FIRST_REFILL: u32 = 2;
-
-#[inline(always)]
-fn batch(class: usize) -> u32 {
-    BATCH[class]
+///
+/// Computed (a division, on slow paths only) rather than kept in a table, so that the cache's paths read
+/// no `.rodata` (see [`block_size`]).
+#[inline]
+const fn batch(class: usize) -> u32 {
+    let (budget, min, max) = if class < NUM_CLASSES {
+        (2048, 4, 64)
+    } else {
+        (8192, 2, 8)
+    };
+    let n = budget / block_size(class);
+    (if n < min {
+        min
+    } else if n > max {
+        max
+    } else {
+        n
+    }) as u32
 }
+
+/// Blocks of the first refill of a class from the heap (doubling up to [`batch`] afterwards).
+const FIRST_REFILL: u32 = 2;
 
 /// One class's part of a thread's cache.
 ///
