@@ -223,6 +223,35 @@ impl PoolAlloc {
         }
     }
 
+    /// The locked path of `alloc_zeroed`, out of line where thread caches exist (see `alloc_locked`).
+    #[cfg_attr(all(feature = "std", not(loom)), inline(never))]
+    #[cfg_attr(not(all(feature = "std", not(loom))), inline)]
+    fn alloc_zeroed_locked(&self, layout: Layout) -> *mut u8 {
+        self.heap
+            .lock()
+            .allocate_zeroed(layout)
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    /// The locked path of `realloc`, out of line where thread caches exist (see `alloc_locked`). Out of
+    /// line, the lock guard's unwinding cleanup stays here too, so the `__rust_realloc` and
+    /// `__rust_alloc_zeroed` shims carry no landing pad.
+    ///
+    /// # Safety
+    /// As for `GlobalAlloc::realloc`.
+    #[cfg_attr(all(feature = "std", not(loom)), inline(never))]
+    #[cfg_attr(not(all(feature = "std", not(loom))), inline)]
+    unsafe fn realloc_locked(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: GlobalAlloc's contract: `ptr` is live with `layout` (hence non-null), and `new_size` is
+        // a valid size for it.
+        unsafe {
+            self.heap
+                .lock()
+                .reallocate(NonNull::new_unchecked(ptr), layout, new_size)
+        }
+        .map_or(ptr::null_mut(), NonNull::as_ptr)
+    }
+
     /// `realloc` of a caching allocator. Small blocks stay in place only within their class, so that a
     /// small block's layout always names its class (the caches file a freed block by its layout).
     ///
@@ -241,12 +270,7 @@ impl PoolAlloc {
         }
         if old_class.is_none() && new_class.is_none() {
             // SAFETY: GlobalAlloc's contract; both large: the heap never keeps a pool block in place.
-            return unsafe {
-                self.heap
-                    .lock()
-                    .reallocate(NonNull::new_unchecked(ptr), layout, new_size)
-            }
-            .map_or(ptr::null_mut(), NonNull::as_ptr);
+            return unsafe { self.realloc_locked(ptr, layout, new_size) };
         }
         // SAFETY: GlobalAlloc's contract for `alloc`, `dealloc`; both blocks are live and distinct.
         unsafe {
@@ -413,10 +437,7 @@ unsafe impl GlobalAlloc for PoolAlloc {
             }
             return p;
         }
-        self.heap
-            .lock()
-            .allocate_zeroed(layout)
-            .map_or(ptr::null_mut(), NonNull::as_ptr)
+        self.alloc_zeroed_locked(layout)
     }
 
     #[inline]
@@ -426,12 +447,7 @@ unsafe impl GlobalAlloc for PoolAlloc {
             // SAFETY: forwarded contract.
             return unsafe { self.realloc_cached(ptr, layout, new_size) };
         }
-        // SAFETY: GlobalAlloc's contract: `ptr` is live with `layout`, and `new_size` is a valid size for it.
-        unsafe {
-            self.heap
-                .lock()
-                .reallocate(NonNull::new_unchecked(ptr), layout, new_size)
-        }
-        .map_or(ptr::null_mut(), NonNull::as_ptr)
+        // SAFETY: forwarded contract.
+        unsafe { self.realloc_locked(ptr, layout, new_size) }
     }
 }
