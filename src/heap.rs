@@ -24,18 +24,19 @@ use crate::size_class::{
 };
 use crate::source::decay::{Decay, DECAY_MS};
 use crate::source::{RegionError, Sources};
-use crate::stats::Stats;
 
 mod batch;
 mod check;
 mod spares;
+mod stats;
 pub use check::{BlockState, HeapError};
 
 /// Wholly free arenas a heap growing from the OS keeps however long they stay unused (see
 /// [`Heap::max_spares`]).
 pub(crate) const MIN_SPARES: usize = 4;
 
-/// Running totals kept on every operation (the rest of [`Stats`] is computed by walking the arenas).
+/// Running totals kept on every operation (the rest of [`Stats`](crate::Stats) is computed by walking the
+/// arenas, see `heap/stats.rs`).
 #[derive(Clone, Copy)]
 struct Counters {
     bytes_in_use: usize,
@@ -520,64 +521,6 @@ impl Heap {
         self.counters.bytes_in_use = bytes;
         if bytes > self.counters.peak {
             self.counters.peak = bytes;
-        }
-    }
-
-    // ---- introspection ------------------------------------------------------------------------------
-
-    /// A snapshot of the heap's state (walks every arena: O(pools)).
-    pub fn stats(&self) -> Stats {
-        let mut s = Stats::empty(self.config);
-        let c = &self.counters;
-        s.bytes_in_use = c.bytes_in_use;
-        s.peak_bytes_in_use = c.peak;
-        s.bytes_reserved = self.sources.reserved;
-        s.arenas = self.arenas.count;
-        s.spare_arenas = self.arenas.spares;
-        s.cached_large_bytes = self.sources.cached_bytes();
-        s.arenas_allocated_total = c.arenas_total;
-        s.arenas_reclaimed = c.arenas_reclaimed;
-        s.arenas_highwater = c.arenas_highwater;
-        s.large_blocks = c.large_blocks;
-        s.large_bytes = c.large_bytes;
-        s.allocations = c.allocations;
-        s.deallocations = c.deallocations;
-        s.regions = self.sources.nregions;
-        self.for_each_pool(|_, pool| {
-            // SAFETY: `for_each_pool` yields initialised pool headers of live arenas.
-            let p = unsafe { &*pool };
-            if p.in_use == 0 {
-                return;
-            }
-            s.pools_in_use += 1;
-            let cs = &mut s.classes[p.class as usize];
-            cs.pools += 1;
-            cs.blocks_in_use += p.in_use as usize;
-            cs.blocks_available += (p.capacity - p.in_use) as usize;
-        });
-        let mut a = self.arenas.all;
-        while !a.is_null() {
-            // SAFETY: arenas on the all-list are live.
-            unsafe {
-                s.pools_free += (*a).nfree as usize;
-                a = (*a).all_next;
-            }
-        }
-        s
-    }
-
-    /// Calls `f(arena, pool)` for every pool of every arena whose header has been initialised.
-    fn for_each_pool(&self, mut f: impl FnMut(*mut ArenaHeader, *mut PoolHeader)) {
-        let ps = self.config.pool_size();
-        let mut a = self.arenas.all;
-        while !a.is_null() {
-            // SAFETY: arenas on the all-list are live; pools below `next_fresh` have initialised headers.
-            unsafe {
-                for i in 0..(*a).next_fresh as usize {
-                    f(a, (*a).base.wrapping_add(i * ps).cast());
-                }
-                a = (*a).all_next;
-            }
         }
     }
 }

@@ -1,0 +1,64 @@
+//! `Heap::stats()`: the snapshot behind [`Stats`], from the running counters and a walk of every arena.
+
+use super::Heap;
+use crate::arena::ArenaHeader;
+use crate::pool::PoolHeader;
+use crate::stats::Stats;
+
+impl Heap {
+    /// A snapshot of the heap's state (walks every arena: O(pools)).
+    pub fn stats(&self) -> Stats {
+        let mut s = Stats::empty(self.config);
+        let c = &self.counters;
+        s.bytes_in_use = c.bytes_in_use;
+        s.peak_bytes_in_use = c.peak;
+        s.bytes_reserved = self.sources.reserved;
+        s.arenas = self.arenas.count;
+        s.spare_arenas = self.arenas.spares;
+        s.cached_large_bytes = self.sources.cached_bytes();
+        s.arenas_allocated_total = c.arenas_total;
+        s.arenas_reclaimed = c.arenas_reclaimed;
+        s.arenas_highwater = c.arenas_highwater;
+        s.large_blocks = c.large_blocks;
+        s.large_bytes = c.large_bytes;
+        s.allocations = c.allocations;
+        s.deallocations = c.deallocations;
+        s.regions = self.sources.nregions;
+        self.for_each_pool(|_, pool| {
+            // SAFETY: `for_each_pool` yields initialised pool headers of live arenas.
+            let p = unsafe { &*pool };
+            if p.in_use == 0 {
+                return;
+            }
+            s.pools_in_use += 1;
+            let cs = &mut s.classes[p.class as usize];
+            cs.pools += 1;
+            cs.blocks_in_use += p.in_use as usize;
+            cs.blocks_available += (p.capacity - p.in_use) as usize;
+        });
+        let mut a = self.arenas.all;
+        while !a.is_null() {
+            // SAFETY: arenas on the all-list are live.
+            unsafe {
+                s.pools_free += (*a).nfree as usize;
+                a = (*a).all_next;
+            }
+        }
+        s
+    }
+
+    /// Calls `f(arena, pool)` for every pool of every arena whose header has been initialised.
+    fn for_each_pool(&self, mut f: impl FnMut(*mut ArenaHeader, *mut PoolHeader)) {
+        let ps = self.config.pool_size();
+        let mut a = self.arenas.all;
+        while !a.is_null() {
+            // SAFETY: arenas on the all-list are live; pools below `next_fresh` have initialised headers.
+            unsafe {
+                for i in 0..(*a).next_fresh as usize {
+                    f(a, (*a).base.wrapping_add(i * ps).cast());
+                }
+                a = (*a).all_next;
+            }
+        }
+    }
+}
