@@ -15,6 +15,15 @@ use crate::sync::Lock;
 #[cfg(all(feature = "std", not(loom)))]
 use crate::thread_cache;
 
+#[cfg(all(
+    feature = "std",
+    feature = "os",
+    unix,
+    not(loom),
+    not(feature = "critical-section")
+))]
+mod fork;
+
 /// The pool allocator, usable as `#[global_allocator]`.
 ///
 /// Hosted, growing from the OS (feature `os`):
@@ -341,6 +350,41 @@ impl PoolAlloc {
     pub unsafe fn try_add_region(&self, start: *mut u8, len: usize) -> Result<(), RegionError> {
         // SAFETY: forwarded contract.
         unsafe { self.heap.lock().add_region(start, len) }
+    }
+
+    /// Makes `fork` safe while other threads allocate: registers this allocator with fork handlers
+    /// (`pthread_atfork`, installed on first use) that take every lock of poolgc's before `fork` and
+    /// release them after it, in parent and child. Without them, a thread that forks while another holds
+    /// this allocator's lock leaves the child's copy locked for good, and the child's first allocation
+    /// that needs it hangs (glibc's malloc has handlers of its own; a program that only calls `exec` after
+    /// `fork`, as `std::process::Command` does, needs none). Call it once, before any thread forks; with
+    /// feature `gc` it covers the `Gc` heap too. Returns `false` if the handlers could not be installed
+    /// or eight allocators are registered already. Unix with features `std` and `os`, not with
+    /// `critical-section`.
+    ///
+    /// ```
+    /// use poolgc::PoolAlloc;
+    ///
+    /// #[global_allocator]
+    /// static ALLOC: PoolAlloc = PoolAlloc::new().with_thread_cache();
+    ///
+    /// assert!(ALLOC.install_fork_handlers());
+    /// ```
+    #[cfg(all(
+        feature = "std",
+        feature = "os",
+        unix,
+        not(loom),
+        not(feature = "critical-section")
+    ))]
+    pub fn install_fork_handlers(&'static self) -> bool {
+        #[cfg(feature = "gc")]
+        if let Some(gc_heap) = crate::gc::box_allocator() {
+            if !fork::register(gc_heap) {
+                return false;
+            }
+        }
+        fork::register(self)
     }
 
     /// A consistent snapshot of the allocator's state.

@@ -25,6 +25,21 @@ mod imp {
         pub fn lock(&self) -> LockGuard<'_, T> {
             self.0.lock()
         }
+        /// Takes the lock and keeps it without a guard, until [`Lock::unlock_raw`] (the fork handlers:
+        /// taken before `fork`, released after it in both processes).
+        #[cfg(all(feature = "std", feature = "os", unix))]
+        pub fn lock_raw(&self) {
+            core::mem::forget(self.0.lock());
+        }
+        /// Releases a lock taken by [`Lock::lock_raw`].
+        ///
+        /// # Safety
+        /// This thread took the lock with `lock_raw` and has not released it since.
+        #[cfg(all(feature = "std", feature = "os", unix))]
+        pub unsafe fn unlock_raw(&self) {
+            // SAFETY: the caller holds the lock, and no guard for it exists (`lock_raw` forgot it).
+            unsafe { self.0.force_unlock() }
+        }
     }
 }
 

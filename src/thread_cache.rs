@@ -84,6 +84,29 @@ mod transfer;
 pub(crate) use owner::Owner;
 use owner::{take_orphans, CENTRAL, ORPHANS_PENDING};
 
+/// Takes the caches' process-wide locks (the central one, then every class's transfer lock) and keeps
+/// them: the fork handlers' first step (`global/fork.rs`). In normal operation the central lock is the
+/// only one ever held while a transfer lock is taken, and no heap lock is held while either is, so this
+/// order (then the heaps) cannot deadlock with any thread.
+#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
+pub(crate) fn lock_shared_raw() {
+    CENTRAL.lock_raw();
+    transfer::lock_all_raw();
+}
+
+/// Releases what [`lock_shared_raw`] took, in reverse order.
+///
+/// # Safety
+/// This thread took the locks with [`lock_shared_raw`] and has released none since.
+#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
+pub(crate) unsafe fn unlock_shared_raw() {
+    // SAFETY: forwarded contract.
+    unsafe {
+        transfer::unlock_all_raw();
+        CENTRAL.unlock_raw();
+    }
+}
+
 /// `ThreadCache::token` of a thread that has not used a cache yet (never an owner's token).
 const NO_OWNER: usize = usize::MAX;
 /// `ThreadCache::token` of a thread whose exit handler has run: the lock from then on.

@@ -165,6 +165,26 @@ pub(super) fn take_all() -> *mut u8 {
     all
 }
 
+/// Takes every class's lock, in class order, and keeps it (the fork handlers, `global/fork.rs`).
+#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
+pub(super) fn lock_all_raw() {
+    for b in &BATCHES {
+        b.0.lock_raw();
+    }
+}
+
+/// Releases the locks [`lock_all_raw`] took, in reverse order.
+///
+/// # Safety
+/// This thread took them with [`lock_all_raw`] and has released none since.
+#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
+pub(super) unsafe fn unlock_all_raw() {
+    for b in BATCHES.iter().rev() {
+        // SAFETY: forwarded contract.
+        unsafe { b.0.unlock_raw() };
+    }
+}
+
 /// Forgets every batch (their allocator is gone, or a new one starts).
 pub(super) fn clear() {
     for b in &BATCHES {
