@@ -357,10 +357,15 @@ impl PoolAlloc {
     /// release them after it, in parent and child. Without them, a thread that forks while another holds
     /// this allocator's lock leaves the child's copy locked for good, and the child's first allocation
     /// that needs it hangs (glibc's malloc has handlers of its own; a program that only calls `exec` after
-    /// `fork`, as `std::process::Command` does, needs none). Call it once, before any thread forks; with
-    /// feature `gc` it covers the `Gc` heap too. Returns `false` if the handlers could not be installed
-    /// or eight allocators are registered already. Unix with features `std` and `os`, not with
-    /// `critical-section`.
+    /// `fork`, as `std::process::Command` does, needs none). With feature `gc` it covers the `Gc` heap
+    /// too. Returns `false` if the handlers could not be installed or eight allocators are registered
+    /// already. Unix with features `std` and `os`, not with `critical-section`.
+    ///
+    /// Call it first thing in `main`, before any thread forks and before other code registers fork
+    /// handlers: `prepare` handlers run in the reverse order of registration and the others in order, so
+    /// poolgc's then take the locks last before `fork` and release them first after it, and other
+    /// handlers may allocate. Still not allowed: forking inside a [`with_heap`](PoolAlloc::with_heap)
+    /// closure, or from a signal handler that interrupted an allocation (the locks are not re-entrant).
     ///
     /// ```
     /// use poolgc::PoolAlloc;

@@ -31,10 +31,15 @@ mod imp {
         pub fn lock_raw(&self) {
             core::mem::forget(self.0.lock());
         }
-        /// Releases a lock taken by [`Lock::lock_raw`].
+        /// Like [`Lock::lock_raw`] if the lock is free; `false` if it is held.
+        #[cfg(all(feature = "std", feature = "os", unix))]
+        pub fn try_lock_raw(&self) -> bool {
+            self.0.try_lock().map(core::mem::forget).is_some()
+        }
+        /// Releases a lock taken by [`Lock::lock_raw`] or [`Lock::try_lock_raw`].
         ///
         /// # Safety
-        /// This thread took the lock with `lock_raw` and has not released it since.
+        /// This thread took the lock with `lock_raw` or `try_lock_raw` and has not released it since.
         #[cfg(all(feature = "std", feature = "os", unix))]
         pub unsafe fn unlock_raw(&self) {
             // SAFETY: the caller holds the lock, and no guard for it exists (`lock_raw` forgot it).

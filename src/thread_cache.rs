@@ -85,9 +85,10 @@ pub(crate) use owner::Owner;
 use owner::{take_orphans, CENTRAL, ORPHANS_PENDING};
 
 /// Takes the caches' process-wide locks (the central one, then every class's transfer lock) and keeps
-/// them: the fork handlers' first step (`global/fork.rs`). In normal operation the central lock is the
-/// only one ever held while a transfer lock is taken, and no heap lock is held while either is, so this
-/// order (then the heaps) cannot deadlock with any thread.
+/// them: a step of the fork handlers (`global/fork.rs`), taken after the heap locks. It may wait: a
+/// thread holding one of these locks runs only this module's code meanwhile, which takes the central
+/// lock before any transfer lock, holds one transfer lock at a time, and never takes a heap lock or
+/// runs user code under them; so it releases them without waiting for anything the handler holds.
 #[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
 pub(crate) fn lock_shared_raw() {
     CENTRAL.lock_raw();
@@ -105,6 +106,13 @@ pub(crate) unsafe fn unlock_shared_raw() {
         transfer::unlock_all_raw();
         CENTRAL.unlock_raw();
     }
+}
+
+/// In a child after `fork`, once the fork handlers have released the locks: the transfer cache's byte
+/// count made exact again (see `transfer::recount_held`).
+#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
+pub(crate) fn after_fork_in_child() {
+    transfer::recount_held();
 }
 
 /// `ThreadCache::token` of a thread that has not used a cache yet (never an owner's token).

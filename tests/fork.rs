@@ -1,6 +1,9 @@
-//! `PoolAlloc::install_fork_handlers`: children forked while two other threads allocate (small blocks
-//! through the thread caches and the transfer cache, large ones under the heap lock) must not hang on a
-//! lock that was held at the moment of the fork, and must find a consistent heap.
+//! `PoolAlloc::install_fork_handlers`: children forked while other threads allocate must not hang on a
+//! lock that was held at the moment of the fork, and must find a consistent heap. Three threads keep
+//! every lock busy: small and medium blocks freed and taken back in whole batches (the transfer cache's
+//! class locks), large blocks (the heap lock, with system calls under it), and short-lived threads (the
+//! thread caches' central lock, taken when a caching thread exits). Without the handlers, or with the
+//! thread caches' locks left out of them, a child hangs within the first few forks.
 #![cfg(all(
     unix,
     feature = "std",
@@ -10,47 +13,100 @@
 
 use poolgc::PoolAlloc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
 
 #[global_allocator]
 static ALLOC: PoolAlloc = PoolAlloc::new().with_thread_cache();
 
-const FORKS: usize = 200;
+const FORKS: usize = 100;
 
-/// Allocates and frees until `stop`: small blocks, medium ones, and large ones whose every allocation
-/// and free takes the heap lock (with a system call under it now and then).
-fn churn(stop: &AtomicBool, seed: u64) {
-    let mut keep: Vec<Vec<u8>> = Vec::new();
-    let mut x = seed | 1;
+/// xorshift64: allocation-free.
+fn next(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+/// Builds and frees runs of a few hundred blocks of one pool class: whole batches to and from the transfer
+/// cache (its class locks).
+fn churn_batches(stop: &AtomicBool, mut x: u64) {
     while !stop.load(Relaxed) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let size = match x % 8 {
-            0..=3 => 1 + (x >> 8) as usize % 512,
-            4..=6 => 4096 + (x >> 8) as usize % 60_000,
-            _ => 300_000,
-        };
-        keep.push(vec![x as u8; size]);
-        if keep.len() > 64 {
-            keep.swap_remove((x >> 32) as usize % keep.len());
+        let size = 1 + next(&mut x) as usize % 3584;
+        let run: Vec<Box<[u8]>> = (0..300)
+            .map(|_| vec![7u8; size].into_boxed_slice())
+            .collect();
+        drop(run);
+    }
+}
+
+/// Allocates and frees large blocks without pause: every call takes the heap lock, often with a system
+/// call under it.
+fn churn_large(stop: &AtomicBool, mut x: u64) {
+    let mut keep: Vec<Vec<u8>> = Vec::new();
+    while !stop.load(Relaxed) {
+        keep.push(vec![1u8; 4096 + next(&mut x) as usize % 300_000]);
+        if keep.len() > 8 {
+            keep.swap_remove(next(&mut x) as usize % keep.len());
         }
     }
 }
 
-/// What a child does: allocates, checks, frees, checks the heap, and exits with 0 if all was well. A hang
-/// becomes death by `SIGALRM` after 10 s.
+/// Starts and joins short-lived threads that allocate (their exit takes the central lock).
+fn spawn_threads(stop: &AtomicBool) {
+    while !stop.load(Relaxed) {
+        std::thread::spawn(|| drop(std::hint::black_box(vec![0u8; 100])))
+            .join()
+            .expect("short-lived thread");
+    }
+}
+
+/// What a child does: a few blocks of every pool class and some large ones, checked, freed, then the
+/// heap checked; exits with 0 if all was well.
 fn child() -> ! {
-    // SAFETY: alarm and _exit are async-signal-safe; the allocations in between are what is tested.
-    unsafe { libc::alarm(10) };
-    let v: Vec<Vec<u8>> = (0..100).map(|i| vec![i as u8; 1 + i * 700]).collect();
-    let intact = v
-        .iter()
-        .enumerate()
-        .all(|(i, b)| b.iter().all(|&x| x == i as u8));
+    let mut v: Vec<Box<[u8]>> = Vec::new();
+    for size in (16..=3584).step_by(16).chain((1..=2).map(|i| i * 100_000)) {
+        for _ in 0..8 {
+            v.push(vec![size as u8; size].into_boxed_slice());
+        }
+    }
+    let intact = v.iter().all(|b| b.iter().all(|&x| x == b.len() as u8));
     drop(v);
     let ok = intact && ALLOC.check().is_ok();
     // SAFETY: ends the child without running the parent's exit handlers.
     unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+}
+
+/// Waits up to 20 s for the child (a hang may come before the child's own code runs: in the fork
+/// handlers); kills it and returns `None` if it is still running then.
+fn wait_for(pid: libc::pid_t) -> Option<libc::c_int> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut status = 0;
+    loop {
+        // SAFETY: polls the child just forked.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        assert!(r == 0 || r == pid, "waitpid failed");
+        if r == pid {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            // SAFETY: our own child; reaped right after.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Sets the flag when dropped: the helper threads stop even if an assertion fails.
+struct StopOnDrop<'a>(&'a AtomicBool);
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Relaxed);
+    }
 }
 
 #[test]
@@ -62,10 +118,11 @@ fn children_forked_while_threads_allocate_do_not_hang() {
     );
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
-        for seed in [0x9e37_79b9_7f4a_7c15, 0xd1b5_4a32_d192_ed03] {
-            let stop = &stop;
-            s.spawn(move || churn(stop, seed));
-        }
+        let stop = &stop;
+        let _stop = StopOnDrop(stop);
+        s.spawn(move || churn_batches(stop, 0x9e37_79b9_7f4a_7c15));
+        s.spawn(move || churn_large(stop, 0xd1b5_4a32_d192_ed03));
+        s.spawn(move || spawn_threads(stop));
         for i in 0..FORKS {
             // SAFETY: the child only allocates, frees and exits (`child`).
             let pid = unsafe { libc::fork() };
@@ -73,20 +130,12 @@ fn children_forked_while_threads_allocate_do_not_hang() {
             if pid == 0 {
                 child();
             }
-            let mut status = 0;
-            // SAFETY: waits for the child just forked.
-            let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-            assert_eq!(r, pid);
-            let clean = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-            if !clean {
-                stop.store(true, Relaxed);
-            }
+            let status =
+                wait_for(pid).unwrap_or_else(|| panic!("child {i} hung (killed after 20 s)"));
             assert!(
-                clean,
-                "child {i} did not exit cleanly (wait status {status:#x}; SIGALRM = {}: it hung)",
-                libc::SIGALRM
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "child {i} did not exit cleanly (wait status {status:#x})"
             );
         }
-        stop.store(true, Relaxed);
     });
 }

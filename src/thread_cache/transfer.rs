@@ -165,7 +165,7 @@ pub(super) fn take_all() -> *mut u8 {
     all
 }
 
-/// Takes every class's lock, in class order, and keeps it (the fork handlers, `global/fork.rs`).
+/// Takes every class's lock, in class order, and keeps them (the fork handlers, `global/fork.rs`).
 #[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
 pub(super) fn lock_all_raw() {
     for b in &BATCHES {
@@ -183,6 +183,19 @@ pub(super) unsafe fn unlock_all_raw() {
         // SAFETY: forwarded contract.
         unsafe { b.0.unlock_raw() };
     }
+}
+
+/// Sets [`HELD`] to what the stacks hold. For a child after `fork` (the fork handlers call it once the
+/// locks are released, with no other thread in the process): a thread of the parent may have reserved
+/// bytes for a push it never made, or popped a batch whose bytes it had yet to release, and `HELD` would
+/// stay that much too high for good.
+#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
+pub(super) fn recount_held() {
+    let mut held = 0;
+    for (class, b) in BATCHES.iter().enumerate() {
+        held += b.0.lock().len as usize * batch_bytes(class);
+    }
+    HELD.store(held, Ordering::Relaxed);
 }
 
 /// Forgets every batch (their allocator is gone, or a new one starts).
