@@ -352,46 +352,6 @@ impl PoolAlloc {
         unsafe { self.heap.lock().add_region(start, len) }
     }
 
-    /// Makes `fork` safe while other threads allocate: registers this allocator with fork handlers
-    /// (`pthread_atfork`, installed on first use) that take every lock of poolgc's before `fork` and
-    /// release them after it, in parent and child. Without them, a thread that forks while another holds
-    /// this allocator's lock leaves the child's copy locked for good, and the child's first allocation
-    /// that needs it hangs (glibc's malloc has handlers of its own; a program that only calls `exec` after
-    /// `fork`, as `std::process::Command` does, needs none). With feature `gc` it covers the `Gc` heap
-    /// too. Returns `false` if the handlers could not be installed or eight allocators are registered
-    /// already. Unix with features `std` and `os`, not with `critical-section`.
-    ///
-    /// Call it first thing in `main`, before any thread forks and before other code registers fork
-    /// handlers: `prepare` handlers run in the reverse order of registration and the others in order, so
-    /// poolgc's then take the locks last before `fork` and release them first after it, and other
-    /// handlers may allocate. Still not allowed: forking inside a [`with_heap`](PoolAlloc::with_heap)
-    /// closure, or from a signal handler that interrupted an allocation (the locks are not re-entrant).
-    ///
-    /// ```
-    /// use poolgc::PoolAlloc;
-    ///
-    /// #[global_allocator]
-    /// static ALLOC: PoolAlloc = PoolAlloc::new().with_thread_cache();
-    ///
-    /// assert!(ALLOC.install_fork_handlers());
-    /// ```
-    #[cfg(all(
-        feature = "std",
-        feature = "os",
-        unix,
-        not(loom),
-        not(feature = "critical-section")
-    ))]
-    pub fn install_fork_handlers(&'static self) -> bool {
-        #[cfg(feature = "gc")]
-        if let Some(gc_heap) = crate::gc::box_allocator() {
-            if !fork::register(gc_heap) {
-                return false;
-            }
-        }
-        fork::register(self)
-    }
-
     /// A consistent snapshot of the allocator's state.
     pub fn stats(&self) -> Stats {
         self.heap.lock().stats()
