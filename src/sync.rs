@@ -42,7 +42,8 @@ mod imp {
         /// This thread took the lock with `lock_raw` or `try_lock_raw` and has not released it since.
         #[cfg(all(feature = "std", feature = "os", unix))]
         pub unsafe fn unlock_raw(&self) {
-            // SAFETY: the caller holds the lock, and no guard for it exists (`lock_raw` forgot it).
+            // SAFETY: the caller holds the lock, and no guard for it exists (`lock_raw` and `try_lock_raw`
+            // forget theirs).
             unsafe { self.0.force_unlock() }
         }
     }
