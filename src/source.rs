@@ -105,8 +105,9 @@ pub(crate) mod os;
 /// hand); larger ones take fresh, already zeroed OS pages.
 pub(crate) const ZEROED_REUSE_MAX: usize = 256 * 1024;
 
-/// Why `add_region` refused a region.
+/// Why `add_region` refused a region. A `core::error::Error`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RegionError {
     /// Shorter than the minimum (a header plus room for one allocation).
     TooSmall,
@@ -125,6 +126,8 @@ impl core::fmt::Display for RegionError {
         })
     }
 }
+
+impl core::error::Error for RegionError {}
 
 /// All the memory sources of one heap: its regions, and the OS when allowed.
 pub(crate) struct Sources {

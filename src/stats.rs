@@ -10,6 +10,7 @@ use crate::size_class::{block_size, NUM_CLASSES, NUM_POOL_CLASSES, SMALL_MAX};
 
 /// Figures for one size class.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClassStats {
     /// Bytes per block.
     pub block_size: usize,
@@ -23,6 +24,7 @@ pub struct ClassStats {
 
 /// A consistent snapshot of a heap's state, taken under its lock.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Bytes handed out and not yet freed: small blocks count their class size, large ones their size.
     pub bytes_in_use: usize,
