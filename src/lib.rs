@@ -36,8 +36,9 @@ pub mod gc;
 #[cfg(any(feature = "allocator-api2", feature = "nightly"))]
 mod allocator_api;
 
-/// The README's examples, as doctests (they use the hosted allocator and `#[derive(Trace)]`).
-#[cfg(all(doctest, feature = "os", feature = "derive"))]
+/// The README's examples, as doctests (they use the hosted allocator, `#[derive(Trace)]` and
+/// allocator-api2).
+#[cfg(all(doctest, feature = "os", feature = "derive", feature = "allocator-api2"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
