@@ -38,7 +38,12 @@ mod allocator_api;
 
 /// The README's examples, as doctests (they use the hosted allocator, `#[derive(Trace)]` and
 /// allocator-api2).
-#[cfg(all(doctest, feature = "os", feature = "derive", feature = "allocator-api2"))]
+#[cfg(all(
+    doctest,
+    feature = "os",
+    feature = "derive",
+    feature = "allocator-api2"
+))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
