@@ -106,6 +106,17 @@ pub(crate) mod os;
 pub(crate) const ZEROED_REUSE_MAX: usize = 256 * 1024;
 
 /// Why `add_region` refused a region. A `core::error::Error`.
+///
+/// ```
+/// use poolgc::{PoolAlloc, RegionError};
+///
+/// static ALLOC: PoolAlloc = PoolAlloc::empty();
+/// static mut TINY: [u8; 16] = [0; 16];
+///
+/// // SAFETY: TINY is used by nothing else.
+/// let r = unsafe { ALLOC.try_add_region(&raw mut TINY as *mut u8, 16) };
+/// assert_eq!(r, Err(RegionError::TooSmall));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RegionError {
