@@ -23,6 +23,7 @@ use crate::thread_cache;
     not(feature = "critical-section")
 ))]
 mod fork;
+mod usage;
 
 /// The pool allocator, usable as `#[global_allocator]`.
 ///
@@ -147,6 +148,7 @@ impl PoolAlloc {
     /// (or [`trim`](PoolAlloc::trim)) takes them back; see the `thread_cache` module for the whole
     /// contract. On an allocator that already has caches, this returns it unchanged.
     #[cfg(all(feature = "std", not(loom)))]
+    #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
     pub const fn with_thread_cache(self) -> Self {
         if self.cache.enabled() {
             return self;

@@ -1,42 +1,14 @@
-//! # poolgc — CPython's memory manager, for Rust
-//!
-//! A `#![no_std]` allocator built the way pymalloc is: requests up to 512 bytes are rounded to 16-byte
-//! size classes (8-byte on 32-bit targets) and served from *pools* of equal-size blocks, carved out of
-//! *arenas* that come from the OS (`mmap`, feature `os`) or from static regions handed over by the user
-//! (bare-metal firmware). Larger requests go to a fallback: `linked_list_allocator` inside the regions, or
-//! the OS. Wholly free arenas go back where they came from.
-//!
-//! ```
-//! use poolgc::PoolAlloc;
-//!
-//! #[global_allocator]
-//! static ALLOC: PoolAlloc = PoolAlloc::new();
-//!
-//! let s = String::from("hello");
-//! let mut report = String::new();
-//! ALLOC.report(&mut report).unwrap(); // like sys._debugmallocstats()
-//! assert!(report.contains("size classes"));
-//! # drop(s);
-//! ```
-//!
-//! ## Layers (bottom up; each module uses only those above it in this list)
-//!
-//! | module | what it is |
-//! |---|---|
-//! | `sync` | the lock type: `spin`, or loom's atomics under `cfg(loom)` |
-//! | [`config`] | pool and arena geometry, per allocator |
-//! | [`size_class`] | request size → class → block size |
-//! | `source` | static regions (`linked_list_allocator` inside) and OS mappings |
-//! | `pool` | one pool: header, LIFO free list, lazy carving |
-//! | `arena` | a run of pools; fewest-free-first order in O(1) buckets |
-//! | [`stats`] | snapshot types and the CPython-shaped report |
-//! | `large` | requests over 512 B or over-aligned |
-//! | [`Heap`] | the `&mut self` core |
-//! | `thread_cache` | per-thread caches of small blocks (feature `std`): the fast path |
-//! | [`PoolAlloc`] | the locked `GlobalAlloc`, with the thread caches in front when built with them |
-//! | [`gc`] (feature `gc`) | `Gc<T>`: reference counting with Bacon–Rajan cycle collection, on the pools |
+// The crate's documentation is the README (docs.rs shows it as the front page). Its examples are compiled
+// and run as doctests through `ReadmeDoctests` below, when the features they use are on.
+#![cfg_attr(not(doctest), doc = include_str!("../README.md"))]
 #![no_std]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
+
+// The loom models build the lock on loom's atomics, which the `loom` feature brings in.
+#[cfg(all(loom, not(feature = "loom")))]
+compile_error!("`--cfg loom` needs `--features loom`");
 
 #[cfg(feature = "gc")]
 extern crate alloc;
@@ -58,7 +30,22 @@ mod source;
 mod thread_cache;
 
 #[cfg(feature = "gc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gc")))]
 pub mod gc;
+
+#[cfg(any(feature = "allocator-api2", feature = "nightly"))]
+mod allocator_api;
+
+/// The README's examples, as doctests (they use the hosted allocator, `#[derive(Trace)]` and
+/// allocator-api2).
+#[cfg(all(
+    doctest,
+    feature = "os",
+    feature = "derive",
+    feature = "allocator-api2"
+))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub use config::Config;
 pub use global::PoolAlloc;

@@ -9,6 +9,17 @@
 //! largest power of two dividing the block size (see [`block_align`]), so every block of class `bs` is
 //! aligned to `block_align(bs)`, and `round_up(size, align)` always lands in a class whose blocks are aligned
 //! enough. Cache-padded types (`align(64)`, `align(128)`) therefore stay in the pools.
+//!
+//! ```
+//! use poolgc::size_class::{block_size, class_of, effective_size, is_small, SMALL_MAX};
+//!
+//! let e = effective_size(24, 8); // a 24-byte request, 8-byte aligned
+//! assert!(is_small(e));
+//! let class = class_of(e);
+//! assert!(block_size(class) >= 24); // 32 on 64-bit targets (16-byte classes), 24 on 32-bit ones
+//! assert_eq!(effective_size(100, 64), 128); // over-aligned: rounded up to the alignment first
+//! assert!(!is_small(effective_size(SMALL_MAX + 1, 8)));
+//! ```
 
 /// Granularity of the size classes and the alignment every block has at least.
 pub const ALIGNMENT: usize = if usize::BITS >= 64 { 16 } else { 8 };

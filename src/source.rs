@@ -105,8 +105,20 @@ pub(crate) mod os;
 /// hand); larger ones take fresh, already zeroed OS pages.
 pub(crate) const ZEROED_REUSE_MAX: usize = 256 * 1024;
 
-/// Why `add_region` refused a region.
+/// Why `add_region` refused a region. A `core::error::Error`.
+///
+/// ```
+/// use poolgc::{PoolAlloc, RegionError};
+///
+/// static ALLOC: PoolAlloc = PoolAlloc::empty();
+/// static mut TINY: [u8; 16] = [0; 16];
+///
+/// // SAFETY: TINY is used by nothing else.
+/// let r = unsafe { ALLOC.try_add_region(&raw mut TINY as *mut u8, 16) };
+/// assert_eq!(r, Err(RegionError::TooSmall));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RegionError {
     /// Shorter than the minimum (a header plus room for one allocation).
     TooSmall,
@@ -125,6 +137,8 @@ impl core::fmt::Display for RegionError {
         })
     }
 }
+
+impl core::error::Error for RegionError {}
 
 /// All the memory sources of one heap: its regions, and the OS when allowed.
 pub(crate) struct Sources {

@@ -8,8 +8,20 @@ use core::fmt::{self, Write};
 use crate::config::Config;
 use crate::size_class::{block_size, NUM_CLASSES, NUM_POOL_CLASSES, SMALL_MAX};
 
-/// Figures for one size class.
+/// Figures for one size class: an entry of [`Stats::classes`].
+///
+/// ```
+/// use poolgc::PoolAlloc;
+///
+/// let pool = PoolAlloc::new();
+/// let p = unsafe { core::alloc::GlobalAlloc::alloc(&pool, core::alloc::Layout::new::<[u8; 24]>()) };
+/// let busy: Vec<_> = pool.stats().classes.iter().filter(|c| c.blocks_in_use > 0).copied().collect();
+/// assert_eq!(busy.len(), 1);
+/// assert!(busy[0].block_size >= 24 && busy[0].pools == 1);
+/// # unsafe { core::alloc::GlobalAlloc::dealloc(&pool, p, core::alloc::Layout::new::<[u8; 24]>()) };
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClassStats {
     /// Bytes per block.
     pub block_size: usize,
@@ -21,8 +33,26 @@ pub struct ClassStats {
     pub blocks_available: usize,
 }
 
-/// A consistent snapshot of a heap's state, taken under its lock.
+/// A consistent snapshot of a heap's state, taken under its lock (`PoolAlloc::stats`, `Heap::stats`).
+///
+/// Taking one walks every arena; for the bytes in use alone,
+/// [`PoolAlloc::bytes_in_use`](crate::PoolAlloc::bytes_in_use) reads a counter. New fields may be added
+/// in minor releases, so the type cannot be built outside the crate.
+///
+/// ```
+/// use poolgc::PoolAlloc;
+///
+/// let pool = PoolAlloc::new();
+/// let layout = core::alloc::Layout::new::<[u64; 1000]>(); // 8,000 bytes: a large block
+/// let p = unsafe { core::alloc::GlobalAlloc::alloc(&pool, layout) };
+/// let s = pool.stats();
+/// assert_eq!((s.large_blocks, s.large_bytes), (1, 8000));
+/// assert!(s.bytes_reserved >= s.bytes_in_use);
+/// print!("{}", s); // the report, as `PoolAlloc::report` writes it
+/// # unsafe { core::alloc::GlobalAlloc::dealloc(&pool, p, layout) };
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Bytes handed out and not yet freed: small blocks count their class size, large ones their size.
     pub bytes_in_use: usize,

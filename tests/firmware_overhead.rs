@@ -2,8 +2,9 @@
 //! until `allocate` says no, and whatever was not handed out is overhead (region header, arena and pool
 //! headers, the tails of pools too short for one more block, the first-fit allocator's alignment slack).
 //!
-//! `cargo test --test firmware_overhead -- --nocapture` prints the table the README quotes. The figures are
-//! for the host's pointer width; the firmware example prints its own (32-bit) figure at 16 KiB.
+//! `cargo test --test firmware_overhead -- --nocapture` prints the bookkeeping table (bytes per KiB of
+//! heap not handed out). The figures are for the host's pointer width; the firmware example prints its
+//! own (32-bit) figure at 16 KiB.
 
 mod common;
 

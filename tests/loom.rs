@@ -2,7 +2,7 @@
 //! allocator, explored up to `LOOM_MAX_PREEMPTIONS` preemptions.
 //!
 //! ```sh
-//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test --release --test loom
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test --release --features loom --test loom
 //! ```
 //!
 //! loom itself allocates through the process's global allocator, so these models drive `PoolAlloc`

@@ -1,6 +1,6 @@
 //! Loom models of the thread caches' shared-state protocol (`src/thread_cache.rs`).
 //!
-//! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test --release --test loom_thread_cache`.
+//! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test --release --features loom --test loom_thread_cache`.
 //!
 //! The caches have no lock-free shared state of their own: a thread's cache is touched only by that thread
 //! (std TLS, compiled out under loom), and everything shared — the heap, the central transfer cache of

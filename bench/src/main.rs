@@ -1,10 +1,10 @@
-//! The driver: `cargo run --release -p poolgc-bench [-- --quick] [--runs N] [--alloc a,b] [--workload w,v]
-//! [--threads 1,2,4]`.
+//! The driver: `cargo run --release -p poolgc-bench -- [--quick] [--runs N] [--alloc a,b] [--workload w,v]
+//! [--threads 1,2,4]` (`--help` lists them; an unknown option or name is an error).
 //!
 //! Builds the `ga_<allocator>` binaries, runs every workload under every allocator as separate processes
 //! (`--runs` rounds, default 5; allocators interleaved within a round so that machine noise spreads
 //! evenly), takes medians, runs the in-process static-region comparison, and prints markdown tables plus
-//! the issue's targets checked against this run's numbers. With `--threads`, it also runs the thread-scaling
+//! the targets checked against this run's numbers. With `--threads`, it also runs the thread-scaling
 //! workload (`threads-N`) at each given thread count and prints a throughput table.
 
 use poolgc_bench::workloads::WORKLOADS;
@@ -44,43 +44,102 @@ struct Opts {
     threads: Vec<usize>,
 }
 
-fn list_arg(args: &[String], flag: &str) -> Option<Vec<String>> {
-    let i = args.iter().position(|a| a == flag)?;
-    Some(args.get(i + 1)?.split(',').map(str::to_owned).collect())
+const HELP: &str = "\
+poolgc against its peers: runs every workload under every allocator, prints markdown tables.
+
+Usage: cargo run --release -p poolgc-bench -- [OPTIONS]
+
+Options:
+      --quick              smaller workloads (a smoke run)
+      --runs N             rounds per cell, allocators interleaved within a round [default: 5]
+      --alloc A,B,...      allocators to compare (poolgc is always included) [default: all]
+      --workload W,V,...   workloads to run [default: all]
+      --threads 1,2,4,...  also run the thread-scaling workload at these thread counts
+  -h, --help               print this help
+";
+
+/// `HELP` with the valid names, taken from the tables the driver runs.
+fn help() -> String {
+    let allocs: Vec<&str> = ALLOCATORS.iter().map(|a| a.0).collect();
+    let workloads: Vec<&str> = WORKLOADS.iter().map(|w| w.0).collect();
+    format!(
+        "{HELP}\nAllocators: {}\nWorkloads: {}\n",
+        allocs.join(", "),
+        workloads.join(", ")
+    )
 }
 
-fn opts() -> Opts {
-    let args: Vec<String> = std::env::args().collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let runs = list_arg(&args, "--runs")
-        .and_then(|v| v.first()?.parse().ok())
-        .unwrap_or(5);
-    let allocs = match list_arg(&args, "--alloc") {
-        Some(v) => ALLOCATORS
-            .iter()
-            .map(|a| a.0)
-            .filter(|a| *a == "poolgc" || v.iter().any(|x| x == a))
-            .collect(),
-        None => ALLOCATORS.iter().map(|a| a.0).collect(),
-    };
-    let workloads = match list_arg(&args, "--workload") {
-        Some(v) => WORKLOADS
-            .iter()
-            .map(|w| w.0)
-            .filter(|w| v.iter().any(|x| x == w))
-            .collect(),
-        None => WORKLOADS.iter().map(|w| w.0).collect(),
-    };
-    let threads = list_arg(&args, "--threads")
-        .map(|v| v.iter().filter_map(|n| n.parse().ok()).collect())
-        .unwrap_or_default();
-    Opts {
-        quick,
-        runs,
-        allocs,
-        workloads,
-        threads,
+/// Names from a comma-separated `value`, each checked against `valid` (in `valid`'s order, no repeats).
+fn names(
+    flag: &str,
+    value: &str,
+    valid: &[&'static str],
+) -> Result<Vec<&'static str>, lexopt::Error> {
+    let given: Vec<&str> = value.split(',').collect();
+    if let Some(bad) = given.iter().find(|x| !valid.contains(x)) {
+        return Err(format!(
+            "--{flag}: unknown name `{bad}`; valid names: {}",
+            valid.join(", ")
+        )
+        .into());
     }
+    Ok(valid
+        .iter()
+        .copied()
+        .filter(|v| given.contains(v))
+        .collect())
+}
+
+fn opts() -> Result<Opts, lexopt::Error> {
+    use lexopt::prelude::*;
+    let all_allocs: Vec<&'static str> = ALLOCATORS.iter().map(|a| a.0).collect();
+    let all_workloads: Vec<&'static str> = WORKLOADS.iter().map(|w| w.0).collect();
+    let mut o = Opts {
+        quick: false,
+        runs: 5,
+        allocs: all_allocs.clone(),
+        workloads: all_workloads.clone(),
+        threads: Vec::new(),
+    };
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("quick") => o.quick = true,
+            Long("runs") => {
+                o.runs = parser.value()?.parse()?;
+                if o.runs == 0 {
+                    return Err("--runs: at least 1".into());
+                }
+            }
+            Long("alloc") => {
+                let mut v = names("alloc", &parser.value()?.string()?, &all_allocs)?;
+                if !v.contains(&"poolgc") {
+                    v.insert(0, "poolgc");
+                }
+                o.allocs = v;
+            }
+            Long("workload") => {
+                o.workloads = names("workload", &parser.value()?.string()?, &all_workloads)?;
+            }
+            Long("threads") => {
+                o.threads = parser
+                    .value()?
+                    .string()?
+                    .split(',')
+                    .map(|n| match n.parse::<usize>() {
+                        Ok(n) if n > 0 => Ok(n),
+                        _ => Err(format!("--threads: `{n}` is not a positive thread count")),
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            Short('h') | Long("help") => {
+                print!("{}", help());
+                std::process::exit(0);
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(o)
 }
 
 fn sh(cmd: &str, args: &[&str]) -> String {
@@ -171,7 +230,10 @@ impl Cell {
 }
 
 fn main() {
-    let o = opts();
+    let o = opts().unwrap_or_else(|e| {
+        eprintln!("poolgc-bench: {e}\n\n{}", help());
+        std::process::exit(2)
+    });
     let dir: PathBuf = std::env::current_exe()
         .expect("own path")
         .parent()
@@ -411,7 +473,7 @@ fn print_targets(
     cells: &HashMap<(&'static str, &'static str), Cell>,
     statics: &HashMap<(String, String), f64>,
 ) {
-    println!("\n## Targets (issue 5), checked against this run\n");
+    println!("\n## Targets, checked against this run\n");
     let med = |w: &'static str, a: &'static str| -> Option<f64> {
         let c = cells.get(&(w, a))?;
         c.complete(o.runs).then(|| median(&c.values))

@@ -1,5 +1,5 @@
 //! Bacon & Rajan's synchronous cycle collector ("Concurrent Cycle Collection in Reference Counted
-//! Systems", ECOOP 2001, §3), iterative throughout.
+//! Systems", ECOOP 2001, section 3), iterative throughout.
 //!
 //! * A decrement that leaves a count above zero makes the box a *possible root* (purple): it is put in the
 //!   thread's buffer, once (`BUFFERED`). Green boxes (`Trace::ACYCLIC`) and frozen ones are not.
@@ -300,7 +300,7 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
     collected
 }
 
-/// The adaptive threshold (DESIGN §5, "live data rescanned"): when an automatic collection finds fewer
+/// The adaptive threshold: when an automatic collection finds fewer
 /// garbage objects than a quarter of the live roots it examined, the buffer is mostly live data and
 /// scanning it again soon would be wasted, so the effective threshold doubles (up to `MAX_GROWTH` times
 /// the user's); when a collection is productive, it halves back towards the user's threshold.

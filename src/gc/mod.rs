@@ -85,13 +85,13 @@ mod weak;
 
 pub use gcbox::box_allocator;
 pub use ptr::Gc;
-#[cfg(not(feature = "std"))]
 pub use state::init_single_threaded;
 pub use trace::{Trace, Tracer};
 pub use weak::Weak;
 
 /// `#[derive(Trace)]` (feature `derive`): visits every field; `ACYCLIC` is the AND of the fields'.
 #[cfg(feature = "derive")]
+#[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use poolgc_derive::Trace;
 
 use alloc::boxed::Box;

@@ -266,15 +266,16 @@ mod global {
 ///
 /// Without `std` the collector has one state for the whole program, not one per thread; this call
 /// unlocks it. Until it is made, [`Gc::new`](super::Gc::new) and the `gc` control functions panic. With
-/// `std`, state is per thread and this function does not exist.
+/// `std`, state is per thread and this function does nothing (it exists so that turning `std` on never
+/// removes it).
 ///
 /// # Safety
 /// From the call on, every `Gc`/`Weak` operation and every `poolgc::gc` function must run in the same
 /// execution context as this call: never concurrently from an interrupt handler, another core, or another
 /// RTOS task. (`Gc` being `!Send`/`!Sync` keeps handles where they were made; this contract covers the
 /// program-wide collector state they share.)
-#[cfg(not(feature = "std"))]
 pub unsafe fn init_single_threaded() {
+    #[cfg(not(feature = "std"))]
     global::READY.store(true, core::sync::atomic::Ordering::Release);
 }
 

@@ -12,7 +12,21 @@ use crate::pool::{first_offset, PoolHeader, POOL_HEADER};
 use crate::size_class::{block_size, NUM_POOL_CLASSES};
 
 /// An invariant that `Heap::check` found broken: what, and the address of the structure concerned.
+///
+/// It is a `core::error::Error`, so `?` turns it into a `Box<dyn Error>`:
+///
+/// ```
+/// use poolgc::PoolAlloc;
+///
+/// static ALLOC: PoolAlloc = PoolAlloc::new();
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     ALLOC.check()?;
+///     Ok(())
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HeapError {
     /// The invariant, in words.
     pub what: &'static str,
@@ -25,6 +39,8 @@ impl fmt::Display for HeapError {
         write!(f, "heap corrupt: {} (at {:#x})", self.what, self.addr)
     }
 }
+
+impl core::error::Error for HeapError {}
 
 /// What a small-block address is, as far as the heap can tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,6 +6,11 @@ use crate::pool::PoolHeader;
 use crate::stats::Stats;
 
 impl Heap {
+    /// Bytes handed out and not yet freed (as [`Stats::bytes_in_use`]), from the running counter: O(1).
+    pub fn bytes_in_use(&self) -> usize {
+        self.counters.bytes_in_use
+    }
+
     /// A snapshot of the heap's state (walks every arena: O(pools)).
     pub fn stats(&self) -> Stats {
         let mut s = Stats::empty(self.config);
