@@ -165,7 +165,7 @@ pub fn run<B: Board>(board: &str, alloc: &'static PoolAlloc, heap_size: usize) -
     let s = c.usage();
     say!(
         c,
-        "poolgc firmware on {board}: {} B static heap, {} B pools in {} B arenas, critical-section lock",
+        "poolgc firmware on {board}: {} B static heap, {} B pools in {} B arenas",
         heap_size,
         s.pool_size,
         s.arena_size

@@ -131,7 +131,7 @@ fn main() -> ! {
     // pointer comes from `&raw mut` on the whole static, so its provenance covers all of it.
     unsafe { ALLOC.add_region(&raw mut HEAP as *mut u8, HEAP_SIZE) };
     exit(checks::run::<Virt>(
-        "RISC-V rv32imc (QEMU virt)",
+        "RISC-V rv32imc (QEMU virt), critical-section lock",
         &ALLOC,
         HEAP_SIZE,
     ))

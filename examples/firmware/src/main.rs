@@ -34,10 +34,15 @@ const HEAP_SIZE: usize = 8 * 1024;
 struct HeapMemory([u8; HEAP_SIZE]);
 static mut HEAP: HeapMemory = HeapMemory([0; HEAP_SIZE]);
 
-const BOARD: &str = if cfg!(target_arch = "arm") && cfg!(not(target_has_atomic = "8")) {
-    "Cortex-M0 (QEMU microbit)"
-} else {
-    "Cortex-M3 (QEMU lm3s6965evb)"
+const BOARD: &str = match (
+    cfg!(target_has_atomic = "8"),
+    cfg!(feature = "critical-section"),
+) {
+    (false, _) => "Cortex-M0 (QEMU microbit), critical-section lock",
+    (true, true) => "Cortex-M3 (QEMU lm3s6965evb), critical-section lock",
+    (true, false) => {
+        "Cortex-M3 (QEMU lm3s6965evb), spin lock (expect a hang in the interrupt step)"
+    }
 };
 
 /// SysTick, as the checks' tick interrupt.
