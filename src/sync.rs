@@ -14,7 +14,11 @@
 //! feature `critical-section`, whose lock uses no atomic read-modify-write at all (its `held` flag is a
 //! plain `Cell`, written only inside the critical section). `spin` is not even compiled for them.
 
-#[cfg(all(not(loom), not(feature = "critical-section"), not(target_has_atomic = "8")))]
+#[cfg(all(
+    not(loom),
+    not(feature = "critical-section"),
+    not(target_has_atomic = "8")
+))]
 compile_error!(
     "poolgc: this target has no compare-and-swap (Cortex-M0/M0+, riscv32imc?), so the spin lock cannot \
      exist: enable feature `critical-section` and link a critical-section implementation (e.g. \
