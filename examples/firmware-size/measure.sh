@@ -2,8 +2,9 @@
 # Prints the cost of each allocator on firmware, per target: code size, the allocator's own RAM, and (on
 # RISC-V, counted by QEMU) instructions per allocation/free pair. Run from anywhere:
 #
-#     bash examples/firmware-size/measure.sh
+#     bash examples/firmware-size/measure.sh [TARGET...]
 #
+# (all three targets below unless some are named).
 # Needs the targets thumbv6m-none-eabi, thumbv7m-none-eabi and riscv32imc-unknown-none-elf, rustup's
 # llvm-tools (llvm-size, llvm-nm) and qemu-system-riscv32; it installs the first two itself.
 set -euo pipefail
@@ -17,7 +18,9 @@ declare -A name=([poolgc]="poolgc (PoolAlloc::empty)" [llff]="embedded-alloc Llf
 out=target/measure
 mkdir -p "$out"
 
-for t in thumbv6m-none-eabi thumbv7m-none-eabi riscv32imc-unknown-none-elf; do
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(thumbv6m-none-eabi thumbv7m-none-eabi riscv32imc-unknown-none-elf)
+for t in "${targets[@]}"; do
     for a in "${allocators[@]}"; do
         cargo build -q --release --features "$a" --target "$t"
         cp "target/$t/release/poolgc-firmware-size" "$out/$t-$a"
