@@ -9,8 +9,23 @@
 //! returned. On single-core Cortex-M (`cortex-m`'s `critical-section-single-core`) that is "save PRIMASK,
 //! disable interrupts" and "restore PRIMASK": an interrupt handler that allocates simply runs after the
 //! allocation it interrupted has finished, where a spin lock held by the main loop would spin forever.
+//!
+//! Cores without compare-and-swap (Cortex-M0/M0+, `riscv32imc`) have no spin lock: there the crate needs
+//! feature `critical-section`, whose lock uses no atomic read-modify-write at all (its `held` flag is a
+//! plain `Cell`, written only inside the critical section). `spin` is not even compiled for them.
 
-#[cfg(all(not(loom), not(feature = "critical-section")))]
+#[cfg(all(
+    not(loom),
+    not(feature = "critical-section"),
+    not(target_has_atomic = "8")
+))]
+compile_error!(
+    "poolgc: this target has no compare-and-swap (Cortex-M0/M0+, riscv32imc?), so the spin lock cannot \
+     exist: enable feature `critical-section` and link a critical-section implementation (e.g. \
+     cortex-m's `critical-section-single-core`, riscv's `critical-section-single-hart`)"
+);
+
+#[cfg(all(not(loom), not(feature = "critical-section"), target_has_atomic = "8"))]
 mod imp {
     /// A mutual-exclusion lock that can live in a `static`.
     pub struct Lock<T>(spin::Mutex<T>);
