@@ -82,13 +82,16 @@ mod slice;
 mod state;
 mod trace;
 mod weak;
+mod weak_cb;
+mod weak_map;
 
 pub use gcbox::box_allocator;
-pub use ptr::Gc;
+pub use ptr::{Gc, IMMORTAL_COUNT};
 #[cfg(not(feature = "std"))]
 pub use state::init_single_threaded;
 pub use trace::{Trace, Tracer};
-pub use weak::Weak;
+pub use weak::{finalize, Finalizer, Weak};
+pub use weak_map::{WeakKeyMap, WeakSet, WeakValueMap};
 
 /// `#[derive(Trace)]` (feature `derive`): visits every field; `ACYCLIC` is the AND of the fields'.
 #[cfg(feature = "derive")]
