@@ -35,10 +35,11 @@
 //! | `thread_cache` | per-thread caches of small blocks (feature `std`): the fast path |
 //! | [`PoolAlloc`] | the locked `GlobalAlloc`, with the thread caches in front when built with them |
 //! | [`gc`] (feature `gc`) | `Gc<T>`: reference counting with Bacon–Rajan cycle collection, on the pools |
+//! | `intern` (feature `intern`) | interned strings: one immortal copy of each, from any thread |
 #![no_std]
 #![warn(missing_docs)]
 
-#[cfg(feature = "gc")]
+#[cfg(any(feature = "gc", feature = "intern"))]
 extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
@@ -59,6 +60,8 @@ mod thread_cache;
 
 #[cfg(feature = "gc")]
 pub mod gc;
+#[cfg(all(feature = "intern", not(loom)))]
+pub mod intern;
 
 pub use config::Config;
 pub use global::PoolAlloc;
