@@ -110,9 +110,7 @@ impl<T: ?Sized> Weak<T> {
     /// `None`).
     pub fn has_callback(&self) -> bool {
         match (self.ptr, self.cb) {
-            (Some(p), Some(id)) => {
-                weak_cb::is_registered(p.as_ptr() as *const u8 as usize, id.get())
-            }
+            (Some(p), Some(id)) => weak_cb::is_registered(p.cast(), id.get()),
             _ => false,
         }
     }
@@ -146,10 +144,7 @@ impl<T: ?Sized> Drop for Weak<T> {
     fn drop(&mut self) {
         if let (Some(p), Some(id)) = (self.ptr, self.cb) {
             // Dropped after the registry is released: the closure may own handles.
-            drop(weak_cb::unregister(
-                p.as_ptr() as *const u8 as usize,
-                id.get(),
-            ));
+            drop(weak_cb::unregister(p.cast(), id.get()));
         }
         if let Some(p) = self.ptr {
             // SAFETY: our weak count keeps the box allocated until we give it up here.
@@ -168,7 +163,8 @@ impl<T: ?Sized> fmt::Debug for Weak<T> {
 /// not cancel it.
 #[derive(Clone, Debug)]
 pub struct Finalizer {
-    addr: usize,
+    /// The object's box: dangling once it died (then only its address is used).
+    h: NonNull<Header>,
     id: Option<u64>,
     _not_send: PhantomData<*mut ()>,
 }
@@ -176,7 +172,7 @@ pub struct Finalizer {
 impl Finalizer {
     pub(crate) fn new(h: NonNull<Header>, f: weak_cb::Callback) -> Finalizer {
         Finalizer {
-            addr: h.as_ptr() as usize,
+            h,
             id: weak_cb::register(h, f),
             _not_send: PhantomData,
         }
@@ -184,13 +180,12 @@ impl Finalizer {
 
     /// Whether the finalizer has neither run nor been detached (`finalize.alive`).
     pub fn alive(&self) -> bool {
-        self.id
-            .is_some_and(|id| weak_cb::is_registered(self.addr, id))
+        self.id.is_some_and(|id| weak_cb::is_registered(self.h, id))
     }
 
     /// Cancels the finalizer; returns whether it was alive (`finalize.detach()`). The closure is dropped.
     pub fn detach(&self) -> bool {
-        let cb = self.id.and_then(|id| weak_cb::unregister(self.addr, id));
+        let cb = self.id.and_then(|id| weak_cb::unregister(self.h, id));
         let was = cb.is_some();
         drop(cb);
         was
@@ -199,7 +194,7 @@ impl Finalizer {
     /// Runs the finalizer now if it is alive, and returns whether it ran (`finalize()`); it never runs
     /// again.
     pub fn call(&self) -> bool {
-        match self.id.and_then(|id| weak_cb::unregister(self.addr, id)) {
+        match self.id.and_then(|id| weak_cb::unregister(self.h, id)) {
             Some(cb) => {
                 cb();
                 true

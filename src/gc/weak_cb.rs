@@ -94,14 +94,18 @@ pub(crate) fn register(h: NonNull<Header>, cb: Callback) -> Option<u64> {
     id
 }
 
-/// Whether registration `id` of the box at `addr` is still waiting for the box to die.
-pub(crate) fn is_registered(addr: usize, id: u64) -> bool {
+/// Whether registration `id` of the box `h` is still waiting for the box to die (`h` may be dangling:
+/// only its address is used).
+pub(crate) fn is_registered(h: NonNull<Header>, id: u64) -> bool {
+    let addr = h.as_ptr() as usize;
     with(|r| r.map.contains_key(&(addr, id))).unwrap_or(false)
 }
 
-/// Takes registration `id` of the box at `addr` out, if it is still there; the caller drops or calls it.
-/// If it was the box's last one, the box's `WEAK_CB` flag is cleared.
-pub(crate) fn unregister(addr: usize, id: u64) -> Option<Callback> {
+/// Takes registration `id` of the box `h` out, if it is still there; the caller drops or calls it. If it
+/// was the box's last one, the box's `WEAK_CB` flag is cleared. (`h` may be dangling if the registration
+/// is gone: then it is not dereferenced.)
+pub(crate) fn unregister(h: NonNull<Header>, id: u64) -> Option<Callback> {
+    let addr = h.as_ptr() as usize;
     let (cb, last) = with(|r| {
         let cb = r.map.remove(&(addr, id))?;
         let last = r.map.range((addr, 0)..=(addr, u64::MAX)).next().is_none();
@@ -111,7 +115,7 @@ pub(crate) fn unregister(addr: usize, id: u64) -> Option<Callback> {
     if last {
         // SAFETY: a registration was still there, so the box has not died (module invariant): the
         // address is the live box's header.
-        unsafe { (*(addr as *const Header)).clear(Flags::WEAK_CB) };
+        unsafe { h.as_ref().clear(Flags::WEAK_CB) };
     }
     Some(cb)
 }
