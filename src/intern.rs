@@ -25,8 +25,9 @@
 //!
 //! # The table
 //!
-//! An open-addressing hash table (linear probing, at most half full) of entry pointers behind the
-//! crate's lock (`spin`, or a critical section with feature `critical-section`), with a fixed-seed
+//! Sixteen open-addressing hash tables (linear probing, at most half full; a string's hash picks its
+//! table), each behind one of the crate's locks (`spin`, or a critical section with feature
+//! `critical-section`), with a fixed-seed
 //! FxHash-style hash computed before the lock is taken: no OS randomness, so it works without `std`.
 //! A fixed seed means an adversary who picks the strings can make them collide; intern identifiers and
 //! keys you control, not untrusted input at scale (CPython's `sys.intern` has no such limit, its hash is
@@ -65,7 +66,7 @@ const HEADER: usize = core::mem::size_of::<Entry>();
 /// Calls `handle_alloc_error` if memory for a new entry or a larger table cannot be had.
 pub fn intern(s: &str) -> IStr {
     let hash = hash(s.as_bytes());
-    let mut table = TABLE.lock();
+    let mut table = shard(hash).lock();
     match table.find(hash, s) {
         Ok(e) => IStr(e),
         Err(slot) => IStr(table.insert_at(slot, hash, s)),
@@ -75,12 +76,12 @@ pub fn intern(s: &str) -> IStr {
 /// The interned `IStr` for `s` if `s` was interned before; interns nothing.
 pub fn get(s: &str) -> Option<IStr> {
     let hash = hash(s.as_bytes());
-    TABLE.lock().find(hash, s).ok().map(IStr)
+    shard(hash).lock().find(hash, s).ok().map(IStr)
 }
 
 /// How many distinct strings have been interned.
 pub fn count() -> usize {
-    TABLE.lock().len
+    TABLES.iter().map(|t| t.lock().len).sum()
 }
 
 impl IStr {
@@ -215,10 +216,18 @@ fn hash(bytes: &[u8]) -> u64 {
 
 // ---- the table -----------------------------------------------------------------------------------------
 
-/// Entry pointers by hash: `cap` slots (a power of two, or 0), null for empty; `len` used. Slots and
-/// entries come from [`alloc_block`].
+/// A slot: an entry and its hash (kept here too, so that probing past other strings and rehashing
+/// never read the entries themselves: each would be a cache miss). `entry` is null for an empty slot.
+#[derive(Clone, Copy)]
+struct Slot {
+    hash: u64,
+    entry: *mut Entry,
+}
+
+/// Entries by hash: `cap` slots (a power of two, or 0); `len` used. Slots and entries come from
+/// [`alloc_block`].
 struct Table {
-    slots: *mut *mut Entry,
+    slots: *mut Slot,
     cap: usize,
     len: usize,
 }
@@ -227,11 +236,22 @@ struct Table {
 // reached through the lock.
 unsafe impl Send for Table {}
 
-static TABLE: Lock<Table> = Lock::new(Table {
-    slots: core::ptr::null_mut(),
-    cap: 0,
-    len: 0,
-});
+/// Independent tables, each behind its own lock, chosen by the low bits of the hash (the slot index
+/// uses the high bits), so that threads interning different strings rarely wait for each other.
+const SHARDS: usize = 16;
+
+static TABLES: [Lock<Table>; SHARDS] = [const {
+    Lock::new(Table {
+        slots: core::ptr::null_mut(),
+        cap: 0,
+        len: 0,
+    })
+}; SHARDS];
+
+#[inline]
+fn shard(hash: u64) -> &'static Lock<Table> {
+    &TABLES[hash as usize % SHARDS]
+}
 
 impl Table {
     #[inline]
@@ -249,12 +269,12 @@ impl Table {
         let mut i = Table::index(hash, self.cap);
         loop {
             // SAFETY: `i < cap`, and the slot array has `cap` initialised slots.
-            let e = unsafe { *self.slots.add(i) };
-            let Some(e) = NonNull::new(e) else {
+            let slot = unsafe { *self.slots.add(i) };
+            let Some(e) = NonNull::new(slot.entry) else {
                 return Err(i);
             };
-            // SAFETY: a non-null slot holds a published, immutable entry.
-            if unsafe { (*e.as_ptr()).hash } == hash && IStr(e).as_str() == s {
+            // A non-null slot holds a published, immutable entry.
+            if slot.hash == hash && IStr(e).as_str() == s {
                 return Ok(e);
             }
             i = (i + 1) & mask;
@@ -273,7 +293,10 @@ impl Table {
                 e.as_ptr().cast::<u8>().add(HEADER),
                 s.len(),
             );
-            *self.slots.add(slot) = e.as_ptr();
+            *self.slots.add(slot) = Slot {
+                hash,
+                entry: e.as_ptr(),
+            };
         }
         self.len += 1;
         e
@@ -283,24 +306,24 @@ impl Table {
     fn grow(&mut self) {
         let new_cap = (self.cap * 2).max(8);
         let layout = slots_layout(new_cap);
-        let new = alloc_block(layout).cast::<*mut Entry>().as_ptr();
-        // SAFETY: `new` has room for `new_cap` pointers; all are set to null before use.
+        let new = alloc_block(layout).cast::<Slot>().as_ptr();
+        // SAFETY: `new` has room for `new_cap` slots; all-zero bytes are an empty slot (null entry),
+        // and every slot is set so before use.
         unsafe { core::ptr::write_bytes(new, 0, new_cap) };
         let mask = new_cap - 1;
         for j in 0..self.cap {
             // SAFETY: `j < cap`: an initialised slot of the old array.
-            let e = unsafe { *self.slots.add(j) };
-            if e.is_null() {
+            let slot = unsafe { *self.slots.add(j) };
+            if slot.entry.is_null() {
                 continue;
             }
-            // SAFETY: a non-null slot holds a published entry.
-            let mut i = Table::index(unsafe { (*e).hash }, new_cap);
+            let mut i = Table::index(slot.hash, new_cap);
             // SAFETY: `i < new_cap` throughout; the new array has free slots (at most half full).
             unsafe {
-                while !(*new.add(i)).is_null() {
+                while !(*new.add(i)).entry.is_null() {
                     i = (i + 1) & mask;
                 }
-                *new.add(i) = e;
+                *new.add(i) = slot;
             }
         }
         if self.cap > 0 {
@@ -320,7 +343,7 @@ fn entry_layout(len: usize) -> Layout {
 }
 
 fn slots_layout(cap: usize) -> Layout {
-    match Layout::array::<*mut Entry>(cap) {
+    match Layout::array::<Slot>(cap) {
         Ok(l) => l,
         Err(_) => capacity_overflow(),
     }
