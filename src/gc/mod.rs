@@ -30,6 +30,10 @@
 //! With feature `derive`, `#[derive(Trace)]` writes the `Trace` impl. Unsized values work too:
 //! `Gc<str>` from a `&str` or `String`, `Gc<[T]>` from a `Vec<T>`, a `&[T]` or an iterator.
 //!
+//! As in Python, objects can be made immortal ([`Gc::make_immortal`]), weak references can carry a
+//! callback ([`Gc::downgrade_with`], [`finalize`]), and [`WeakValueMap`], [`WeakKeyMap`] and [`WeakSet`]
+//! forget what died.
+//!
 //! # How it works
 //!
 //! * Cloning a `Gc` adds one to the count, dropping subtracts one. At zero, the value is dropped and the
