@@ -187,6 +187,9 @@ impl<T: ?Sized> Gc<T> {
     /// callback that panics is treated as a garbage `Drop` that panics (see [`collect`](super::collect)
     /// and the module docs); on a count death the panic propagates from the `Gc` drop, after the other
     /// callbacks of the object ran (with `std`).
+    ///
+    /// With `std`, in thread teardown once this thread's callback registry is gone, the callback is
+    /// dropped at once and the `Weak` carries none.
     pub fn downgrade_with(this: &Self, callback: impl FnOnce() + 'static) -> Weak<T> {
         let mut w = Gc::downgrade(this);
         w.attach(alloc::boxed::Box::new(callback));
