@@ -66,6 +66,7 @@ fn main() {
     println!("  Heap::check(): every invariant holds");
 
     gc_tour();
+    small_int_tour();
 }
 
 /// A node of an object graph: its edges are `Gc`s, so it can take part in cycles.
@@ -154,6 +155,37 @@ fn gc_tour() {
             p.bytes_in_use, p.pools_in_use, p.arenas
         );
     }
+}
+
+/// Python's small-integer cache: `-5..=256` built once, immortal, so `a is b` holds for equal small ints.
+fn small_int_tour() {
+    println!("\n== 6. Immortal objects: a small-integer cache, as CPython's -5..=256 ==");
+    let cache: Vec<Gc<i64>> = (-5..=256)
+        .map(|i| {
+            let g = Gc::new(i);
+            Gc::make_immortal(&g); // clone and drop never write its count again
+            g
+        })
+        .collect();
+    let int = |i: i64| match usize::try_from(i + 5) {
+        Ok(k) if k < cache.len() => cache[k].clone(),
+        _ => Gc::new(i),
+    };
+    let (a, b) = (int(7), int(7));
+    let (c, d) = (int(1000), int(1000));
+    println!("  a = 7; b = 7:       a is b -> {}", Gc::ptr_eq(&a, &b));
+    println!("  c = 1000; d = 1000: c is d -> {}", Gc::ptr_eq(&c, &d));
+    let copies: Vec<Gc<i64>> = (0..1000).map(|_| a.clone()).collect();
+    println!(
+        "  after 1,000 clones: strong_count(7) = {} (sys.getrefcount(7) on CPython 3.12: 4294967295)",
+        Gc::strong_count(&a)
+    );
+    drop(copies);
+    println!(
+        "  and after dropping them: {}, possible roots buffered: {}",
+        Gc::strong_count(&a),
+        gc::count()
+    );
 }
 
 fn print_stats(label: &str, s: &poolgc::Stats) {

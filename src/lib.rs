@@ -10,7 +10,7 @@
 #[cfg(all(loom, not(feature = "loom")))]
 compile_error!("`--cfg loom` needs `--features loom`");
 
-#[cfg(feature = "gc")]
+#[cfg(any(feature = "gc", feature = "intern"))]
 extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
@@ -32,6 +32,9 @@ mod thread_cache;
 #[cfg(feature = "gc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "gc")))]
 pub mod gc;
+#[cfg(all(feature = "intern", not(loom)))]
+#[cfg_attr(docsrs, doc(cfg(feature = "intern")))]
+pub mod intern;
 
 #[cfg(any(feature = "allocator-api2", feature = "nightly"))]
 mod allocator_api;

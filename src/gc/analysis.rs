@@ -127,8 +127,10 @@ impl<'a> Analysis<'a> {
                     let ci = if cr.has(Flags::VISITED) {
                         // Already in the graph: its header's epoch is its index.
                         cr.epoch.get()
-                    } else if cr.has(Flags::DROPPED) || cr.epoch.get() < self.freeze_mark {
-                        // A zombie or a frozen box: not part of the analysis.
+                    } else if cr.has(Flags::DROPPED | Flags::IMMORTAL)
+                        || cr.epoch.get() < self.freeze_mark
+                    {
+                        // A zombie, an immortal or a frozen box: not part of the analysis.
                         continue;
                     } else {
                         self.reach(c)

@@ -33,6 +33,7 @@ use core::ptr::NonNull;
 use super::analysis::Analysis;
 use super::gcbox::{free_box, Flags, Header};
 use super::state::{self, State};
+use super::weak_cb;
 use super::{CallbackInfo, Phase};
 
 /// How much automatic collection may defer when collections keep finding little garbage (see
@@ -137,6 +138,8 @@ unsafe fn drop_held_value(h: NonNull<Header>) {
     struct Finish(NonNull<Header>);
     impl Drop for Finish {
         fn drop(&mut self) {
+            // Unwinding from the value's drop or a callback: the callbacks not run are dropped.
+            drop(weak_cb::take(&[self.0]));
             hdr(self.0).strong.set(0);
             // SAFETY: the value is dropped (or its drop unwound); the box is still allocated thanks to
             // the hold given up just now.
@@ -147,6 +150,9 @@ unsafe fn drop_held_value(h: NonNull<Header>) {
     // SAFETY: the box is live, its value not dropped (caller), and nothing can reach the value any more
     // (no strong handle; `upgrade` sees `DROPPED`).
     unsafe { (hdr(h).vtable.drop_value)(h) };
+    if hdr(h).has(Flags::WEAK_CB) {
+        weak_cb::on_count_death(h);
+    }
 }
 
 /// A `Weak` handle to `h` was dropped.
@@ -376,6 +382,8 @@ fn drop_garbage(s: &State, white: Vec<NonNull<Header>>) -> Payload {
     }
     impl Drop for Release<'_> {
         fn drop(&mut self) {
+            // Unwinding (without `std`): the weak callbacks not run are dropped.
+            drop(weak_cb::take(&self.white));
             for &h in &self.white {
                 let hr = hdr(h);
                 let n = hr.strong.get() - 1;
@@ -407,6 +415,16 @@ fn drop_garbage(s: &State, white: Vec<NonNull<Header>>) -> Payload {
         #[cfg(not(feature = "std"))]
         drop_one();
     }
+    // Weak callbacks, as CPython orders them: every weak reference to the garbage already reads dead
+    // (`DROPPED`), and the `Weak`s inside the garbage were dropped with it, so only live ones' run.
+    let callbacks = weak_cb::take(&guard.white);
+    #[cfg(feature = "std")]
+    if let (Some(p), n) = weak_cb::run(callbacks) {
+        first_panic.0.get_or_insert(p);
+        first_panic.1 += n;
+    }
+    #[cfg(not(feature = "std"))]
+    weak_cb::run(callbacks);
     drop(guard);
     #[cfg(feature = "std")]
     return first_panic;

@@ -25,6 +25,11 @@ bitflags::bitflags! {
         const FROZEN_CANDIDATE = 1 << 4;
         /// The value's type is `Trace::ACYCLIC` (Bacon–Rajan's green): never buffered. Set at creation.
         const GREEN = 1 << 5;
+        /// Weak callbacks or finalizers are registered for the box (see `weak_cb`): its death runs them.
+        const WEAK_CB = 1 << 6;
+        /// Immortal (`Gc::make_immortal`): `strong` is pinned at [`IMMORTAL_STRONG`], handles never write
+        /// the header, and the collector never buffers or traverses the box (`GREEN` is set too).
+        const IMMORTAL = 1 << 7;
     }
 }
 
@@ -105,6 +110,10 @@ pub(crate) struct Header {
     pub(crate) vtable: &'static VTable,
 }
 
+/// The strong count of an immortal box (CPython 3.12's `sys.getrefcount` of an immortal object on 64-bit
+/// reads the same number, 4294967295).
+pub(crate) const IMMORTAL_STRONG: u32 = u32::MAX;
+
 /// Header then value. `repr(C)` puts the header at offset 0, so a pointer to the box is a pointer to its
 /// header: the collector works on `NonNull<Header>` whatever `T` is, and gets `T` back through the vtable.
 #[repr(C)]
@@ -127,11 +136,16 @@ impl Header {
         self.flags.set(self.flags.get() - f);
     }
 
-    /// Adds one strong reference; aborts on overflow, like `Rc` (wrapping would free a live box).
+    /// Adds one strong reference (none to an immortal box); aborts on overflow, like `Rc` (wrapping
+    /// would free a live box). A real count stops below `IMMORTAL_STRONG - 1`, so it never reads as
+    /// immortal.
     #[inline(always)]
     pub(crate) fn inc_strong(&self) {
         let n = self.strong.get();
-        if n == u32::MAX {
+        if n >= IMMORTAL_STRONG - 1 {
+            if n == IMMORTAL_STRONG {
+                return;
+            }
             overflow_abort();
         }
         self.strong.set(n + 1);

@@ -30,6 +30,10 @@
 //! With feature `derive`, `#[derive(Trace)]` writes the `Trace` impl. Unsized values work too:
 //! `Gc<str>` from a `&str` or `String`, `Gc<[T]>` from a `Vec<T>`, a `&[T]` or an iterator.
 //!
+//! As in Python, objects can be made immortal ([`Gc::make_immortal`]), weak references can carry a
+//! callback ([`Gc::downgrade_with`], [`finalize`]), and [`WeakValueMap`], [`WeakKeyMap`] and [`WeakSet`]
+//! forget what died.
+//!
 //! # How it works
 //!
 //! * Cloning a `Gc` adds one to the count, dropping subtracts one. At zero, the value is dropped and the
@@ -82,12 +86,15 @@ mod slice;
 mod state;
 mod trace;
 mod weak;
+mod weak_cb;
+mod weak_map;
 
 pub use gcbox::box_allocator;
-pub use ptr::Gc;
+pub use ptr::{Gc, IMMORTAL_COUNT};
 pub use state::init_single_threaded;
 pub use trace::{Trace, Tracer};
-pub use weak::Weak;
+pub use weak::{finalize, Finalizer, Weak};
+pub use weak_map::{WeakKeyMap, WeakSet, WeakValueMap};
 
 /// `#[derive(Trace)]` (feature `derive`): visits every field; `ACYCLIC` is the AND of the fields'.
 #[cfg(feature = "derive")]

@@ -8,10 +8,14 @@ use core::marker::PhantomData;
 use core::ptr::{self, NonNull};
 
 use super::collector;
-use super::gcbox::{alloc_box, Flags, GcBox, Header, VTable};
+use super::gcbox::{alloc_box, Flags, GcBox, Header, VTable, IMMORTAL_STRONG};
 use super::state;
 use super::trace::Trace;
 use super::Weak;
+
+/// What [`Gc::strong_count`] returns for an immortal object (see [`Gc::make_immortal`]): 4294967295,
+/// the number CPython 3.12 reports for its immortal objects on 64-bit (`sys.getrefcount(None)`).
+pub const IMMORTAL_COUNT: usize = IMMORTAL_STRONG as usize;
 
 /// A reference-counted pointer whose cycles are collected: poolgc's `Rc`.
 ///
@@ -107,7 +111,8 @@ impl<T: ?Sized> Gc<T> {
         unsafe { &(*self.ptr.as_ptr()).header }
     }
 
-    /// The number of `Gc` handles to this object (`sys.getrefcount` minus its own argument).
+    /// The number of `Gc` handles to this object (`sys.getrefcount` minus its own argument), or
+    /// [`IMMORTAL_COUNT`] once it is immortal.
     pub fn strong_count(this: &Self) -> usize {
         this.header().strong.get() as usize
     }
@@ -117,11 +122,78 @@ impl<T: ?Sized> Gc<T> {
         this.header().weak.get() as usize
     }
 
+    /// Makes the object immortal, as CPython does with `None`, small integers and interned strings
+    /// (PEP 683): from now on cloning and dropping its handles write no memory, its value is never
+    /// dropped and its box never freed, and the collector never buffers or traverses it (what it
+    /// references stays alive through it). [`Gc::strong_count`] returns [`IMMORTAL_COUNT`].
+    ///
+    /// ```
+    /// use poolgc::gc::{self, Gc, IMMORTAL_COUNT};
+    /// let none = Gc::new(());
+    /// Gc::make_immortal(&none);
+    /// let copies: Vec<_> = (0..10).map(|_| none.clone()).collect();
+    /// assert_eq!(Gc::strong_count(&none), IMMORTAL_COUNT);
+    /// drop(copies);
+    /// assert_eq!(gc::count(), 0); // nothing was buffered
+    /// ```
+    ///
+    /// # Panics
+    /// If the collector already dropped the value (see [`Gc::try_deref`]).
+    pub fn make_immortal(this: &Self) {
+        let h = this.header();
+        if h.has(Flags::IMMORTAL) {
+            return;
+        }
+        if h.has(Flags::DROPPED) {
+            dead_deref();
+        }
+        forget_root(Gc::header_ptr(this));
+        h.strong.set(IMMORTAL_STRONG);
+        h.set(Flags::IMMORTAL | Flags::GREEN);
+    }
+
+    /// Whether [`Gc::make_immortal`] was called on this object.
+    pub fn is_immortal(this: &Self) -> bool {
+        this.header().has(Flags::IMMORTAL)
+    }
+
     /// A `Weak` handle to this object.
     pub fn downgrade(this: &Self) -> Weak<T> {
         this.header().inc_weak();
         // SAFETY: we just counted the new weak handle.
         unsafe { Weak::from_box(this.ptr) }
+    }
+
+    /// A `Weak` handle carrying `callback`, run once when this object dies (its count reaches zero, or
+    /// a collection finds it garbage) if that `Weak` still exists then: `weakref.ref(obj, callback)`.
+    /// Dropping the `Weak` first drops the callback unrun. The callback cannot reach the object (it
+    /// runs after the value is dropped; `upgrade` says `None`).
+    ///
+    /// ```
+    /// use poolgc::gc::Gc;
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let died = Rc::new(Cell::new(false));
+    /// let obj = Gc::new(String::from("x"));
+    /// let d = died.clone();
+    /// let weak = Gc::downgrade_with(&obj, move || d.set(true));
+    /// drop(obj);
+    /// assert!(died.get() && weak.upgrade().is_none());
+    /// ```
+    ///
+    /// During a collection every weak reference to the garbage is cleared before any callback runs, and
+    /// a `Weak` that was itself part of the garbage has its callback dropped unrun, as in CPython. A
+    /// callback that panics is treated as a garbage `Drop` that panics (see [`collect`](super::collect)
+    /// and the module docs); on a count death the panic propagates from the `Gc` drop, after the other
+    /// callbacks of the object ran (with `std`).
+    ///
+    /// With `std`, in thread teardown once this thread's callback registry is gone, the callback is
+    /// dropped at once and the `Weak` carries none.
+    pub fn downgrade_with(this: &Self, callback: impl FnOnce() + 'static) -> Weak<T> {
+        let mut w = Gc::downgrade(this);
+        w.attach(alloc::boxed::Box::new(callback));
+        w
     }
 
     /// Whether both handles point to the same object (like `Rc::ptr_eq`).
@@ -175,7 +247,7 @@ impl<T: ?Sized> Gc<T> {
 }
 
 impl<T: ?Sized> Clone for Gc<T> {
-    /// Adds one to the count (aborts if the count would overflow).
+    /// Adds one to the count (aborts if the count would overflow); writes nothing for an immortal object.
     #[inline]
     fn clone(&self) -> Gc<T> {
         self.header().inc_strong();
@@ -201,6 +273,28 @@ impl<T: ?Sized> core::ops::Deref for Gc<T> {
     }
 }
 
+/// Takes a box that is becoming immortal out of the possible-roots buffer and the frozen candidates, so
+/// that no collection reaches it from there. (During a collection's analysis the roots are out of the
+/// buffer; `make_immortal` cannot run then without breaking the `Trace` contract.)
+fn forget_root(h: NonNull<Header>) {
+    // SAFETY: the caller holds a handle, so the box is allocated.
+    let hr = unsafe { h.as_ref() };
+    if !hr.has(Flags::BUFFERED | Flags::FROZEN_CANDIDATE) {
+        return;
+    }
+    state::try_with(|s| {
+        for (list, flag) in [
+            (&s.roots, Flags::BUFFERED),
+            (&s.frozen_candidates, Flags::FROZEN_CANDIDATE),
+        ] {
+            if hr.has(flag) {
+                list.borrow_mut().retain(|&r| r != h);
+                hr.clear(flag);
+            }
+        }
+    });
+}
+
 #[cold]
 #[inline(never)]
 fn dead_deref() -> ! {
@@ -214,7 +308,11 @@ impl<T: ?Sized> Drop for Gc<T> {
     #[inline]
     fn drop(&mut self) {
         let h = self.header();
-        let n = h.strong.get() - 1;
+        let n = h.strong.get();
+        if n == IMMORTAL_STRONG {
+            return;
+        }
+        let n = n - 1;
         h.strong.set(n);
         if n == 0 {
             // SAFETY: that was the last strong handle.
