@@ -403,9 +403,21 @@ impl Heap {
     }
 
     /// Takes a new arena from the sources: a full-size one, or in a region short of room, the largest
-    /// smaller run of pools that still fits.
+    /// smaller run of pools that still fits. Memory held for reuse (spare arenas, cached mappings) is
+    /// released before this fails, as on the large path: it must not make a request fail.
     #[cold]
     fn grow(&mut self) -> Option<()> {
+        if self.try_grow() {
+            return Some(());
+        }
+        if self.release_spares() + self.sources.trim_cache() == 0 {
+            return None;
+        }
+        self.try_grow().then_some(())
+    }
+
+    /// One attempt of [`grow`](Heap::grow), halving the arena down to one pool while no source has room.
+    fn try_grow(&mut self) -> bool {
         let ps = self.config.pool_size();
         let mut size = self.config.arena_size();
         loop {
@@ -419,10 +431,10 @@ impl Heap {
                 let c = &mut self.counters;
                 c.arenas_total += 1;
                 c.arenas_highwater = c.arenas_highwater.max(self.arenas.count);
-                return Some(());
+                return true;
             }
             if size == ps {
-                return None;
+                return false;
             }
             size = (size / 2).max(ps) / ps * ps;
         }

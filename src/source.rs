@@ -13,21 +13,27 @@ use core::alloc::Layout;
 use core::mem::{align_of, size_of};
 use core::ptr::{self, NonNull};
 
-/// Header of a user-supplied region; lives at the end of the region itself.
+/// Header of a user-supplied region; lives at the end of the region itself, after its mark bitmap.
 #[repr(C)]
 pub(crate) struct Region {
     /// Next region in the heap's singly linked list (null at the end).
     pub next: *mut Region,
     /// First byte managed by `lla` (inclusive).
     pub start: usize,
-    /// One past the last byte managed by `lla` (the header's own address).
+    /// One past the last byte managed by `lla` (where the mark bitmap starts).
     pub end: usize,
     /// One past the region's last byte (the end of the header and any alignment slack after it).
     pub limit: usize,
     /// `start` with the provenance of the whole region: re-derives pointers that users hand back.
     mem: *mut u8,
+    /// One bit per [`MARK_GRANULE`] bytes of `[start, end)` (see [`Region::marked`]), zeroed at `init`.
+    marks: *mut usize,
     lla: linked_list_allocator::Heap,
 }
+
+/// Bytes of a region per mark bit: blocks larger than this never start in the same granule, so a bit
+/// names at most one live block.
+pub(crate) const MARK_GRANULE: usize = 512;
 
 /// Smallest region `add_region` accepts (header + room for at least one allocation).
 pub(crate) const MIN_REGION: usize = size_of::<Region>() + 256;
@@ -46,25 +52,66 @@ impl Region {
         }
         let begin = start.addr();
         let hdr = (begin + len - size_of::<Region>()) & !(align_of::<Region>() - 1);
-        if hdr < begin + 64 {
+        let words = (hdr - begin)
+            .div_ceil(MARK_GRANULE)
+            .div_ceil(usize::BITS as usize);
+        let marks = hdr - words * size_of::<usize>();
+        if marks < begin + 64 {
             return None;
         }
         let hdr_ptr = start.wrapping_add(hdr - begin).cast::<Region>();
+        let marks_ptr = start.wrapping_add(marks - begin).cast::<usize>();
+        // SAFETY: the `words` words from `marks` lie inside the caller's span, below the header; `marks` is
+        // usize-aligned because `hdr` is aligned for `Region`, whose alignment is at least usize's.
+        unsafe { ptr::write_bytes(marks_ptr, 0, words) };
         let mut lla = linked_list_allocator::Heap::empty();
-        // SAFETY: `[start, hdr)` lies inside the caller's span, is unused, and is at least 64 bytes long.
-        unsafe { lla.init(start, hdr - begin) };
+        // SAFETY: `[start, marks)` lies inside the caller's span, is unused, and is at least 64 bytes long.
+        unsafe { lla.init(start, marks - begin) };
         // SAFETY: `hdr_ptr` is aligned for `Region` and `size_of::<Region>()` bytes from it lie inside the span.
         unsafe {
             hdr_ptr.write(Region {
                 next: ptr::null_mut(),
                 start: begin,
-                end: hdr,
+                end: marks,
                 limit: begin + len,
                 mem: start,
+                marks: marks_ptr,
                 lla,
             })
         };
         NonNull::new(hdr_ptr)
+    }
+
+    /// The word and bit of the mark of the block at `addr` (inside the region).
+    #[inline]
+    fn mark_bit(&self, addr: usize) -> (*mut usize, usize) {
+        debug_assert!(self.contains(addr));
+        let g = (addr - self.start) / MARK_GRANULE;
+        let bits = usize::BITS as usize;
+        (self.marks.wrapping_add(g / bits), 1 << (g % bits))
+    }
+
+    /// Whether the block at `addr` is marked. A mark belongs to the one live block larger than
+    /// [`MARK_GRANULE`] that starts in its granule; it is meaningful only for such blocks.
+    #[inline]
+    pub fn marked(&self, addr: usize) -> bool {
+        let (w, bit) = self.mark_bit(addr);
+        // SAFETY: `w` is a word of this region's bitmap (`addr` is inside the region).
+        unsafe { *w & bit != 0 }
+    }
+
+    /// Sets or clears the mark of the block at `addr` (a live block larger than [`MARK_GRANULE`]).
+    #[inline]
+    pub fn set_mark(&mut self, addr: usize, on: bool) {
+        let (w, bit) = self.mark_bit(addr);
+        // SAFETY: `w` is a word of this region's bitmap, which only this region's owner touches.
+        unsafe {
+            if on {
+                *w |= bit;
+            } else {
+                *w &= !bit;
+            }
+        }
     }
 
     /// Whether `addr` lies inside the part of this region that the allocator hands out.
@@ -145,11 +192,6 @@ pub(crate) struct Sources {
     bins: [*mut u8; NUM_BINS],
     /// Blocks on the bins.
     pub binned: usize,
-    /// Addresses (0: empty slot) of binnable region blocks that were allocated at their exact size because
-    /// their class size no longer fitted; freed with their own layout, never binned.
-    exact: [usize; 8],
-    /// Non-empty slots of `exact`.
-    nexact: usize,
 }
 
 /// Alignment of every binned block (requests aligned more than this bypass the bins).
@@ -197,8 +239,6 @@ impl Sources {
             cache: mapcache::MapCache::new(decay::DECAY_MS),
             bins: [ptr::null_mut(); NUM_BINS],
             binned: 0,
-            exact: [0; 8],
-            nexact: 0,
         }
     }
 
@@ -258,12 +298,17 @@ impl Sources {
 
     /// First fit over the regions.
     fn alloc_regions(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        self.alloc_regions_in(layout).map(|(p, _)| p)
+    }
+
+    /// First fit over the regions; returns the block and its region.
+    fn alloc_regions_in(&mut self, layout: Layout) -> Option<(NonNull<u8>, *mut Region)> {
         let mut r = self.regions;
         while !r.is_null() {
             // SAFETY: regions on the list are live headers, and we have `&mut self`.
             unsafe {
                 if let Some(p) = (*r).alloc(layout) {
-                    return Some(p);
+                    return Some((p, r));
                 }
                 r = (*r).next;
             }
@@ -300,14 +345,12 @@ impl Sources {
                 return Some((p, false));
             }
         }
-        // The class size does not fit but the exact size might: such a block is remembered (a few at a
-        // time) so that `dealloc_large` gives it back with its own layout. Else the OS.
-        if let Some(i) = self.exact.iter().position(|&a| a == 0) {
-            if let Some(p) = self.alloc_regions(layout) {
-                self.exact[i] = p.as_ptr().addr();
-                self.nexact += 1;
-                return Some((p, false));
-            }
+        // The class size does not fit but the exact size may: such a block is marked in its region so that
+        // `dealloc_large` gives it back with its own layout. Else the OS.
+        if let Some((p, r)) = self.alloc_regions_in(layout) {
+            // SAFETY: `r` is the live region header that served `p`.
+            unsafe { (*r).set_mark(p.as_ptr().addr(), true) };
+            return Some((p, false));
         }
         self.alloc_os(layout, reuse)
     }
@@ -329,12 +372,13 @@ impl Sources {
         let k = bin_of(layout.size());
         // SAFETY: `r` is a live region header; its `mem` has provenance over the whole region.
         let block = unsafe { (*r).mem }.with_addr(ptr.as_ptr().addr());
-        if self.nexact > 0 {
-            if let Some(slot) = self.exact.iter_mut().find(|a| **a == block.addr()) {
-                *slot = 0;
-                self.nexact -= 1;
-                // SAFETY: the block was allocated with its exact layout (the class size did not fit).
-                return unsafe { (*r).dealloc(ptr, layout) };
+        // SAFETY: `r` is a live region header containing the block.
+        if unsafe { (*r).marked(block.addr()) } {
+            // SAFETY: as above; a marked block was allocated with its exact layout (the class size did not
+            // fit), and its mark is cleared before its room can serve another block.
+            unsafe {
+                (*r).set_mark(block.addr(), false);
+                return (*r).dealloc(ptr, layout);
             }
         }
         // SAFETY: the block is ours again, at least `bin_size(k)` ≥ 513 bytes and 16-aligned.

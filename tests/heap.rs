@@ -555,3 +555,46 @@ fn pool_growth_takes_back_the_room_of_binned_large_blocks() {
     h.check().unwrap();
     assert_eq!(count_small(&mut h), expected);
 }
+
+/// A large request fails only when no region can hold it, however many blocks had to be allocated at their
+/// exact size because their bin's rounded size no longer fitted: here each of nine regions can hold one
+/// 9,000-byte block but not its bin's 9,216, and all nine are served, freed and served again.
+#[test]
+fn exact_size_region_blocks_have_no_limit() {
+    const REGIONS: usize = 9;
+    let len = 9256;
+    let regions: Vec<Region> = (0..REGIONS).map(|_| Region::new(len, 4096)).collect();
+    let mut h = Heap::empty(Config::SMALL);
+    for r in &regions {
+        // SAFETY: fresh allocations, used by nothing else, outliving the heap's use.
+        unsafe { h.add_region(r.ptr(), len).unwrap() };
+    }
+    let l = Layout::from_size_align(9000, 8).unwrap();
+    for round in 0..2 {
+        let v: Vec<_> = (0..REGIONS)
+            .map(|i| {
+                h.allocate(l)
+                    .unwrap_or_else(|| panic!("round {round}: block {i} refused"))
+            })
+            .collect();
+        assert!(
+            h.allocate(l).is_none(),
+            "round {round}: a tenth block fitted"
+        );
+        h.check().unwrap();
+        for p in v {
+            // SAFETY: live blocks of this heap with this layout.
+            unsafe { h.deallocate(p, l) };
+        }
+        h.check().unwrap();
+    }
+    // Exact-size blocks went back whole: the regions coalesced, and a nearly region-sized block fits.
+    h.trim();
+    let big = Layout::from_size_align(9000, 16).unwrap();
+    let w: Vec<_> = (0..REGIONS).map(|_| h.allocate(big).unwrap()).collect();
+    for p in w {
+        // SAFETY: live blocks of this heap with this layout.
+        unsafe { h.deallocate(p, big) };
+    }
+    h.check().unwrap();
+}
