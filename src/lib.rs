@@ -24,13 +24,14 @@
 //! | module | what it is |
 //! |---|---|
 //! | `sync` | the lock type: `spin`, or loom's atomics under `cfg(loom)` |
-//! | [`config`] | pool and arena geometry, per allocator |
+//! | `decay` | the one rule by which memory kept for reuse goes back (spare arenas, cached mappings, transfer stacks) |
 //! | [`size_class`] | request size → class → block size |
-//! | `source` | static regions (`linked_list_allocator` inside) and OS mappings |
+//! | [`config`] | pool and arena geometry, per allocator |
+//! | `source` | where memory comes from: static regions and OS mappings, counted process-wide ([`os_mapped`]) |
 //! | `pool` | one pool: header, LIFO free list, lazy carving |
 //! | `arena` | a run of pools; fewest-free-first order in O(1) buckets |
 //! | [`stats`] | snapshot types and the CPython-shaped report |
-//! | `large` | requests over 512 B or over-aligned |
+//! | `large` | requests the pools do not serve: region bins, exact-size region blocks, the OS mapping cache |
 //! | [`Heap`] | the `&mut self` core |
 //! | `thread_cache` | per-thread caches of small blocks (feature `std`): the fast path |
 //! | [`PoolAlloc`] | the locked `GlobalAlloc`, with the thread caches in front when built with them |
@@ -44,6 +45,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod config;
+mod decay;
 pub mod size_class;
 pub mod stats;
 pub(crate) mod sync;
@@ -63,5 +65,5 @@ pub mod gc;
 pub use config::Config;
 pub use global::PoolAlloc;
 pub use heap::{BlockState, Heap, HeapError};
-pub use source::RegionError;
+pub use source::{os_mapped, OsMapped, RegionError};
 pub use stats::{ClassStats, Stats};

@@ -1,5 +1,5 @@
 //! The large-block cache: freed OS mappings kept for reuse, split, grown into in place, bounded and decayed
-//! (`src/source/mapcache.rs`). Runs under Miri too (with `-Zmiri-ignore-leaks`: `os::unmap` leaks there).
+//! (`src/large/mapcache.rs`). Runs under Miri too (with `-Zmiri-ignore-leaks`: `os::unmap` leaks there).
 #![cfg(all(feature = "os", unix))]
 
 mod common;
