@@ -419,23 +419,7 @@ fn page_aligned_arenas_bypass_the_cache() {
 #[cfg(all(target_os = "linux", not(miri)))]
 #[test]
 fn small_growth_unmaps_cached_ranges_before_failing() {
-    const CHILD: &str = "POOLGC_TEST_CHILD_SMALL_GROWTH";
-    if std::env::var_os(CHILD).is_none() {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "small_growth_unmaps_cached_ranges_before_failing",
-            ])
-            .args(["--nocapture", "--test-threads=1"])
-            .env(CHILD, "1")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && text.contains("1 passed"),
-            "child failed:\n{text}"
-        );
+    if !common::in_child("small_growth_unmaps_cached_ranges_before_failing") {
         return;
     }
     let mut h = heap();
