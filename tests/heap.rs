@@ -117,11 +117,12 @@ fn zeroed_memory_is_zero_even_when_recycled() {
         for p in &ps {
             unsafe { p.as_ptr().write_bytes(0xAA, size) };
         }
-        for p in ps {
+        for &p in &ps {
             unsafe { h.deallocate(p, l) };
         }
         for _ in 0..8 {
             let p = h.allocate_zeroed(l).unwrap();
+            assert!(ps.contains(&p), "size {size}: a dirty block is reused");
             let s = unsafe { core::slice::from_raw_parts(p.as_ptr(), size) };
             assert!(s.iter().all(|&b| b == 0), "size {size}");
             unsafe { h.deallocate(p, l) };

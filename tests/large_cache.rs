@@ -176,6 +176,7 @@ fn cached_ranges_do_not_stack_on_new_memory() {
     h.check().unwrap();
 }
 
+/// A zeroed request takes a dirty cached range up to 256 KiB, and zeroes it; above, fresh pages.
 #[test]
 fn zeroed_requests_get_zeroes_from_dirty_ranges() {
     let mut h = heap();
@@ -184,6 +185,9 @@ fn zeroed_requests_get_zeroes_from_dirty_ranges() {
         unsafe { p.as_ptr().write_bytes(0xAA, size) };
         unsafe { h.deallocate(p, layout(size)) };
         let z = h.allocate_zeroed(layout(size)).unwrap();
+        if size <= 256 << 10 {
+            assert_eq!(z, p, "the dirty range is reused");
+        }
         let bytes = unsafe { core::slice::from_raw_parts(z.as_ptr(), size) };
         assert!(bytes.iter().step_by(61).all(|&b| b == 0), "{size} bytes");
         unsafe { h.deallocate(z, layout(size)) };
