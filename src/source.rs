@@ -50,15 +50,17 @@ static OS_ARENAS: AtomicUsize = AtomicUsize::new(0);
 /// Zero without the `os` feature.
 ///
 /// ```
+/// # #[cfg(all(feature = "os", unix))] {
+/// use core::alloc::Layout;
 /// use poolgc::{os_mapped, Config, Heap};
-/// let before = os_mapped();
+/// let before = os_mapped(); // no other heap maps meanwhile in this example
 /// let mut h = Heap::new(Config::HOSTED);
-/// let b = h.allocate(core::alloc::Layout::new::<u64>()).unwrap();
-/// # #[cfg(all(feature = "os", unix))]
-/// assert_eq!(os_mapped().arenas, before.arenas + 1); // if no other heap maps meanwhile
-/// unsafe { h.deallocate(b, core::alloc::Layout::new::<u64>()) };
+/// let b = h.allocate(Layout::new::<u64>()).unwrap();
+/// assert_eq!(os_mapped().arenas, before.arenas + 1);
+/// unsafe { h.deallocate(b, Layout::new::<u64>()) };
 /// drop(h);
 /// assert_eq!(os_mapped(), before);
+/// # }
 /// ```
 pub fn os_mapped() -> OsMapped {
     #[cfg(all(feature = "os", unix))]
