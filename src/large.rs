@@ -120,14 +120,15 @@ impl Large {
             // SAFETY: not in a region, so an OS mapping made with `layout`.
             return unsafe { self.dealloc_os(src, ptr, layout, true, false) };
         }
-        // SAFETY (all three blocks below): `r` is the live region header containing the block.
         if !binnable(layout) {
-            // A non-binnable region block was allocated with exactly `layout`.
+            // SAFETY: `r` is the live region that carved this non-binnable block with exactly `layout`.
             return unsafe { (*r).dealloc(ptr, layout) };
         }
+        // SAFETY: `r` is the live region header containing the block.
         let block = unsafe { (*r).ptr_at(ptr.as_ptr().addr()) };
+        // SAFETY: as above.
         if unsafe { (*r).marked(block.addr()) } {
-            // A marked block was allocated at its exact size; its mark goes before its room is reused.
+            // SAFETY: a marked block was carved at its exact size; its mark goes before its room is reused.
             unsafe {
                 (*r).set_mark(block.addr(), false);
                 return (*r).dealloc(ptr, layout);
@@ -153,7 +154,8 @@ impl Large {
         }
     }
 
-    /// Tries to resize a large block without copying. An OS block stays in place when its page count does
+    /// Tries to resize a large block without copying. A region block carved at its bin's size stays in
+    /// place while the new size falls in the same bin. An OS block stays in place when its page count does
     /// not change, grows into the cached range that follows it, gives a shrunk tail to the cache, or moves
     /// with `mremap` on Linux. Returns `None` if the caller must allocate, copy and free instead (also when
     /// a cached range can take the grown block: copying beats faulting in fresh pages); the block is then
@@ -169,11 +171,22 @@ impl Large {
         layout: Layout,
         new_size: usize,
     ) -> Option<NonNull<u8>> {
+        let r = src.region_of(ptr.as_ptr().addr());
+        if !r.is_null() {
+            // SAFETY: the caller's size is valid for the alignment.
+            let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+            // SAFETY: `r` is the live region header containing the block.
+            let same_bin = binnable(layout)
+                && binnable(new_layout)
+                && bin_of(layout.size()) == bin_of(new_size)
+                && !unsafe { (*r).marked(ptr.as_ptr().addr()) };
+            // An unmarked binnable block spans its whole bin size, which the new size also names.
+            // SAFETY: as above; hand back the region's provenance, not the caller's narrower tag.
+            return same_bin
+                .then(|| unsafe { NonNull::new_unchecked((*r).ptr_at(ptr.as_ptr().addr())) });
+        }
         #[cfg(all(feature = "os", unix))]
         {
-            if !src.region_of(ptr.as_ptr().addr()).is_null() {
-                return None;
-            }
             let old = os_size(layout.size())?;
             let new = os_size(new_size)?;
             if old == new {
@@ -202,10 +215,7 @@ impl Large {
             Some(p)
         }
         #[cfg(not(all(feature = "os", unix)))]
-        {
-            let _ = (src, ptr, layout, new_size);
-            None
-        }
+        None
     }
 
     /// Gives every binned block back to its region; returns their bytes.

@@ -599,3 +599,40 @@ fn exact_size_region_blocks_have_no_limit() {
     }
     h.check().unwrap();
 }
+
+/// A large region block stays in place when resized within its bin (it was carved at the bin's size) and
+/// moves when the new size names another bin or the block was carved at its exact size.
+#[test]
+fn large_region_blocks_resize_in_place_within_their_bin() {
+    let (mut h, _r) = heap_with(64 * 1024, Config::SMALL);
+    let l = |size| Layout::from_size_align(size, 8).unwrap();
+    // 600 B and 640 B share the bin of blocks of 640 B (eight bins per doubling from 512).
+    let p = h.allocate(l(600)).unwrap();
+    unsafe { p.as_ptr().write_bytes(7, 600) };
+    let q = unsafe { h.reallocate(p, l(600), 640) }.unwrap();
+    assert_eq!(q, p, "grown within its bin: in place");
+    let q = unsafe { h.reallocate(q, l(640), 577) }.unwrap();
+    assert_eq!(q, p, "shrunk within its bin: in place");
+    assert_eq!(h.stats().large_bytes, 577);
+    h.check().unwrap();
+    let m = unsafe { h.reallocate(q, l(577), 700) }.unwrap();
+    assert_ne!(m, p, "another bin: moved");
+    assert!(unsafe { core::slice::from_raw_parts(m.as_ptr(), 577) }
+        .iter()
+        .all(|&b| b == 7));
+    unsafe { h.deallocate(m, l(700)) };
+    h.check().unwrap();
+    assert_eq!(h.stats().bytes_in_use, 0);
+    // A block carved at its exact size (its bin's 9,216 B do not fit) cannot grow even within its bin,
+    // and there is no room to move it: the resize fails and leaves it as it was.
+    let (mut h, _r) = heap_with(9256, Config::SMALL);
+    let p = h.allocate(l(9000)).unwrap();
+    unsafe { p.as_ptr().write_bytes(3, 9000) };
+    assert!(unsafe { h.reallocate(p, l(9000), 9100) }.is_none());
+    h.check().unwrap();
+    assert!(unsafe { core::slice::from_raw_parts(p.as_ptr(), 9000) }
+        .iter()
+        .all(|&b| b == 3));
+    unsafe { h.deallocate(p, l(9000)) };
+    h.check().unwrap();
+}
