@@ -17,12 +17,12 @@ use core::ptr::{self, NonNull};
 
 use crate::arena::{ArenaHeader, Arenas, ARENA_RESERVED};
 use crate::config::Config;
-use crate::large;
+use crate::decay::{Decay, DECAY_MS};
+use crate::large::Large;
 use crate::pool::{self, PoolHeader, POOL_HEADER};
 use crate::size_class::{
     block_size, effective_size, pool_class_of, MEDIUM_SIZE, NUM_MEDIUM, NUM_POOL_CLASSES, SMALL_MAX,
 };
-use crate::source::decay::{Decay, DECAY_MS};
 use crate::source::{RegionError, Sources};
 
 mod batch;
@@ -80,6 +80,7 @@ pub struct Heap {
     used: [*mut PoolHeader; NUM_POOL_CLASSES],
     arenas: Arenas,
     sources: Sources,
+    large: Large,
     counters: Counters,
     /// The decay of spare arenas beyond `MIN_SPARES` (see `spares.rs`).
     spare_decay: Decay,
@@ -110,6 +111,7 @@ impl Heap {
             used: [ptr::null_mut(); NUM_POOL_CLASSES],
             arenas: Arenas::new(),
             sources: Sources::new(use_os),
+            large: Large::new(),
             counters: Counters {
                 bytes_in_use: 0,
                 peak: 0,
@@ -227,7 +229,8 @@ impl Heap {
             }
         } else if !old_pooled && !new_pooled {
             // SAFETY: a live large block of `layout`; the new size is valid (caller).
-            if let Some(p) = unsafe { large::resize(&mut self.sources, ptr, layout, new_size) } {
+            if let Some(p) = unsafe { self.large.resize(&mut self.sources, ptr, layout, new_size) }
+            {
                 self.counters.large_bytes = self.counters.large_bytes - layout.size() + new_size;
                 self.note_bytes_in_use(self.counters.bytes_in_use - layout.size() + new_size);
                 return Some(p);
@@ -255,7 +258,8 @@ impl Heap {
     /// their regions' first-fit allocator, and unmaps the large-block cache (freed OS mappings kept for
     /// reuse). Returns the bytes released.
     pub fn trim(&mut self) -> usize {
-        self.sources.flush_bins() + self.sources.trim_cache() + self.release_spares()
+        let src = &mut self.sources;
+        self.large.flush_bins(src) + self.large.trim_cache(src) + self.release_spares()
     }
 
     // ---- small blocks -------------------------------------------------------------------------------
@@ -403,26 +407,36 @@ impl Heap {
     }
 
     /// Takes a new arena from the sources: a full-size one, or in a region short of room, the largest
-    /// smaller run of pools that still fits.
+    /// smaller run of pools that still fits. Memory held for reuse (spare arenas, cached mappings) is
+    /// released before this fails, as on the large path: it must not make a request fail.
     #[cold]
     fn grow(&mut self) -> Option<()> {
+        if self.try_grow() {
+            return Some(());
+        }
+        if self.release_spares() + self.large.trim_cache(&mut self.sources) == 0 {
+            return None;
+        }
+        self.try_grow().then_some(())
+    }
+
+    /// One attempt of [`grow`](Heap::grow), halving the arena down to one pool while no source has room.
+    fn try_grow(&mut self) -> bool {
         let ps = self.config.pool_size();
         let mut size = self.config.arena_size();
         loop {
             // SAFETY: size is a non-zero multiple of the power-of-two pool size, far below isize::MAX.
             let layout = unsafe { Layout::from_size_align_unchecked(size, ps) };
-            // Arenas are never served from the large-block cache (`false`): fresh OS memory lets new pools
-            // skip zeroing, and spare arenas are kept by their own rule.
-            if let Some((base, fresh)) = self.sources.alloc(layout, false) {
+            if let Some((base, fresh)) = self.large.alloc_arena(&mut self.sources, layout) {
                 // SAFETY: `base` is pool-aligned and the `size` bytes from it are ours.
                 unsafe { self.arenas.add(base.as_ptr(), size / ps, fresh) };
                 let c = &mut self.counters;
                 c.arenas_total += 1;
                 c.arenas_highwater = c.arenas_highwater.max(self.arenas.count);
-                return Some(());
+                return true;
             }
             if size == ps {
-                return None;
+                return false;
             }
             size = (size / 2).max(ps) / ps * ps;
         }
@@ -438,8 +452,8 @@ impl Heap {
         unsafe {
             let size = (*a).ntotal as usize * ps;
             let base = NonNull::new_unchecked((*a).base);
-            self.sources
-                .dealloc(base, Layout::from_size_align_unchecked(size, ps));
+            let layout = Layout::from_size_align_unchecked(size, ps);
+            self.large.free_arena(&mut self.sources, base, layout);
             self.counters.arenas_reclaimed += 1;
             size
         }
@@ -477,19 +491,19 @@ impl Heap {
 
     // ---- large blocks -------------------------------------------------------------------------------
 
-    /// Allocates a large block (`zeroed`: the caller zeroes it, see [`large::alloc`]); returns it and
+    /// Allocates a large block (`zeroed`: the caller zeroes it, see [`Large::alloc`]); returns it and
     /// whether it is zeroed OS memory.
     #[cold]
     #[inline(never)]
     fn alloc_large(&mut self, layout: Layout, zeroed: bool) -> Option<(NonNull<u8>, bool)> {
-        let r = match large::alloc(&mut self.sources, layout, zeroed) {
+        let r = match self.large.alloc(&mut self.sources, layout, zeroed) {
             Some(r) => r,
             None => {
                 // Memory held for reuse (spare arenas, cached mappings) must not make a request fail.
-                if self.release_spares() + self.sources.trim_cache() == 0 {
+                if self.release_spares() + self.large.trim_cache(&mut self.sources) == 0 {
                     return None;
                 }
-                large::alloc(&mut self.sources, layout, zeroed)?
+                self.large.alloc(&mut self.sources, layout, zeroed)?
             }
         };
         let c = &mut self.counters;
@@ -508,7 +522,7 @@ impl Heap {
     #[inline(never)]
     pub(crate) unsafe fn dealloc_large(&mut self, ptr: NonNull<u8>, layout: Layout) {
         // SAFETY: forwarded contract.
-        unsafe { large::dealloc(&mut self.sources, ptr, layout) };
+        unsafe { self.large.dealloc(&mut self.sources, ptr, layout) };
         let c = &mut self.counters;
         c.deallocations += 1;
         c.large_blocks -= 1;
@@ -561,7 +575,7 @@ impl Drop for Heap {
         if !self.sources.use_os {
             return;
         }
-        self.sources.trim_cache();
+        self.large.trim_cache(&mut self.sources);
         let mut a = self.arenas.all;
         while !a.is_null() {
             // SAFETY: arenas on the all-list are live; the next link is read before the arena is given back,

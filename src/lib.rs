@@ -1,6 +1,26 @@
 // The crate's documentation is the README (docs.rs shows it as the front page). Its examples are compiled
 // and run as doctests through `ReadmeDoctests` below, when the features they use are on.
 #![cfg_attr(not(doctest), doc = include_str!("../README.md"))]
+
+// Layers, bottom up: each module uses only those above it in this table (docs/architecture.md says more).
+//
+// | module | what it is |
+// |---|---|
+// | `sync` | the lock type: `spin`, or loom's atomics under `cfg(loom)` |
+// | `decay` | the one rule by which memory kept for reuse goes back (spare arenas, cached mappings, transfer stacks) |
+// | `size_class` | request size → class → block size |
+// | `config` | pool and arena geometry, per allocator |
+// | `source` | where memory comes from: static regions and OS mappings, counted process-wide (`os_mapped`) |
+// | `pool` | one pool: header, LIFO free list, lazy carving |
+// | `arena` | a run of pools; fewest-free-first order in O(1) buckets |
+// | `stats` | snapshot types and the CPython-shaped report |
+// | `large` | requests the pools do not serve: region bins, exact-size region blocks, the OS mapping cache |
+// | `Heap` | the `&mut self` core |
+// | `thread_cache` | per-thread caches of small blocks (feature `std`): the fast path |
+// | `PoolAlloc` | the locked `GlobalAlloc`, with the thread caches in front when built with them |
+// | `allocator_api` | `Allocator` for `PoolAlloc` (features `allocator-api2`, `nightly`) |
+// | `gc` (feature `gc`) | `Gc<T>`: reference counting with Bacon–Rajan cycle collection, on the pools |
+// | `intern` (feature `intern`) | interned strings: one immortal copy of each, from any thread |
 #![no_std]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -16,6 +36,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod config;
+mod decay;
 pub mod size_class;
 pub mod stats;
 pub(crate) mod sync;
@@ -53,5 +74,5 @@ struct ReadmeDoctests;
 pub use config::Config;
 pub use global::PoolAlloc;
 pub use heap::{BlockState, Heap, HeapError};
-pub use source::RegionError;
+pub use source::{os_mapped, OsMapped, RegionError};
 pub use stats::{ClassStats, Stats};

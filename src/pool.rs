@@ -14,7 +14,7 @@
 //! needed is never touched (and, for fresh OS memory, is still zero — `alloc_zeroed` relies on that).
 //!
 //! Because pools are aligned to the pool size, a block's pool header is found by masking its address.
-//! The first block sits at a multiple of the class's [`block_align`](crate::size_class::block_align), so
+//! The first block sits at a multiple of the class's [`block_align`], so
 //! every block is aligned to it.
 
 use core::mem::size_of;
@@ -34,7 +34,7 @@ bitflags::bitflags! {
 /// The header at the start of every pool. `#[repr(C)]` so that its size (56 bytes on 64-bit, 36 on 32-bit)
 /// is fixed and known to the offset arithmetic.
 ///
-/// Class indices fit a `u8` and block sizes a `u16` (at most [`MEDIUM_MAX`](crate::size_class::MEDIUM_MAX)).
+/// Class indices fit a `u8` and block sizes a `u16` (at most [`MEDIUM_MAX`]).
 #[repr(C)]
 pub(crate) struct PoolHeader {
     /// This header, with the heap's provenance (see [`pool_of`]).

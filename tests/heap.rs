@@ -117,11 +117,12 @@ fn zeroed_memory_is_zero_even_when_recycled() {
         for p in &ps {
             unsafe { p.as_ptr().write_bytes(0xAA, size) };
         }
-        for p in ps {
+        for &p in &ps {
             unsafe { h.deallocate(p, l) };
         }
         for _ in 0..8 {
             let p = h.allocate_zeroed(l).unwrap();
+            assert!(ps.contains(&p), "size {size}: a dirty block is reused");
             let s = unsafe { core::slice::from_raw_parts(p.as_ptr(), size) };
             assert!(s.iter().all(|&b| b == 0), "size {size}");
             unsafe { h.deallocate(p, l) };
@@ -554,4 +555,84 @@ fn pool_growth_takes_back_the_room_of_binned_large_blocks() {
     free_all(&mut h, v, large);
     h.check().unwrap();
     assert_eq!(count_small(&mut h), expected);
+}
+
+/// A large request fails only when no region can hold it, however many blocks had to be allocated at their
+/// exact size because their bin's rounded size no longer fitted: here each of nine regions can hold one
+/// 9,000-byte block but not its bin's 9,216, and all nine are served, freed and served again.
+#[test]
+fn exact_size_region_blocks_have_no_limit() {
+    const REGIONS: usize = 9;
+    let len = 9256;
+    let regions: Vec<Region> = (0..REGIONS).map(|_| Region::new(len, 4096)).collect();
+    let mut h = Heap::empty(Config::SMALL);
+    for r in &regions {
+        // SAFETY: fresh allocations, used by nothing else, outliving the heap's use.
+        unsafe { h.add_region(r.ptr(), len).unwrap() };
+    }
+    let l = Layout::from_size_align(9000, 8).unwrap();
+    for round in 0..2 {
+        let v: Vec<_> = (0..REGIONS)
+            .map(|i| {
+                h.allocate(l)
+                    .unwrap_or_else(|| panic!("round {round}: block {i} refused"))
+            })
+            .collect();
+        assert!(
+            h.allocate(l).is_none(),
+            "round {round}: a tenth block fitted"
+        );
+        h.check().unwrap();
+        for p in v {
+            // SAFETY: live blocks of this heap with this layout.
+            unsafe { h.deallocate(p, l) };
+        }
+        h.check().unwrap();
+    }
+    // Exact-size blocks went back whole: the regions coalesced, and a nearly region-sized block fits.
+    h.trim();
+    let big = Layout::from_size_align(9000, 16).unwrap();
+    let w: Vec<_> = (0..REGIONS).map(|_| h.allocate(big).unwrap()).collect();
+    for p in w {
+        // SAFETY: live blocks of this heap with this layout.
+        unsafe { h.deallocate(p, big) };
+    }
+    h.check().unwrap();
+}
+
+/// A large region block stays in place when resized within its bin (it was carved at the bin's size) and
+/// moves when the new size names another bin or the block was carved at its exact size.
+#[test]
+fn large_region_blocks_resize_in_place_within_their_bin() {
+    let (mut h, _r) = heap_with(64 * 1024, Config::SMALL);
+    let l = |size| Layout::from_size_align(size, 8).unwrap();
+    // 600 B and 640 B share the bin of blocks of 640 B (eight bins per doubling from 512).
+    let p = h.allocate(l(600)).unwrap();
+    unsafe { p.as_ptr().write_bytes(7, 600) };
+    let q = unsafe { h.reallocate(p, l(600), 640) }.unwrap();
+    assert_eq!(q, p, "grown within its bin: in place");
+    let q = unsafe { h.reallocate(q, l(640), 577) }.unwrap();
+    assert_eq!(q, p, "shrunk within its bin: in place");
+    assert_eq!(h.stats().large_bytes, 577);
+    h.check().unwrap();
+    let m = unsafe { h.reallocate(q, l(577), 700) }.unwrap();
+    assert_ne!(m, p, "another bin: moved");
+    assert!(unsafe { core::slice::from_raw_parts(m.as_ptr(), 577) }
+        .iter()
+        .all(|&b| b == 7));
+    unsafe { h.deallocate(m, l(700)) };
+    h.check().unwrap();
+    assert_eq!(h.stats().bytes_in_use, 0);
+    // A block carved at its exact size (its bin's 9,216 B do not fit) cannot grow even within its bin,
+    // and there is no room to move it: the resize fails and leaves it as it was.
+    let (mut h, _r) = heap_with(9256, Config::SMALL);
+    let p = h.allocate(l(9000)).unwrap();
+    unsafe { p.as_ptr().write_bytes(3, 9000) };
+    assert!(unsafe { h.reallocate(p, l(9000), 9100) }.is_none());
+    h.check().unwrap();
+    assert!(unsafe { core::slice::from_raw_parts(p.as_ptr(), 9000) }
+        .iter()
+        .all(|&b| b == 3));
+    unsafe { h.deallocate(p, l(9000)) };
+    h.check().unwrap();
 }

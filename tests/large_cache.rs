@@ -1,5 +1,5 @@
 //! The large-block cache: freed OS mappings kept for reuse, split, grown into in place, bounded and decayed
-//! (`src/source/mapcache.rs`). Runs under Miri too (with `-Zmiri-ignore-leaks`: `os::unmap` leaks there).
+//! (`src/large/mapcache.rs`). Runs under Miri too (with `-Zmiri-ignore-leaks`: `os::unmap` leaks there).
 #![cfg(all(feature = "os", unix))]
 
 mod common;
@@ -176,6 +176,7 @@ fn cached_ranges_do_not_stack_on_new_memory() {
     h.check().unwrap();
 }
 
+/// A zeroed request takes a dirty cached range up to 256 KiB, and zeroes it; above, fresh pages.
 #[test]
 fn zeroed_requests_get_zeroes_from_dirty_ranges() {
     let mut h = heap();
@@ -184,6 +185,9 @@ fn zeroed_requests_get_zeroes_from_dirty_ranges() {
         unsafe { p.as_ptr().write_bytes(0xAA, size) };
         unsafe { h.deallocate(p, layout(size)) };
         let z = h.allocate_zeroed(layout(size)).unwrap();
+        if size <= 256 << 10 {
+            assert_eq!(z, p, "the dirty range is reused");
+        }
         let bytes = unsafe { core::slice::from_raw_parts(z.as_ptr(), size) };
         assert!(bytes.iter().step_by(61).all(|&b| b == 0), "{size} bytes");
         unsafe { h.deallocate(z, layout(size)) };
@@ -411,4 +415,54 @@ fn page_aligned_arenas_bypass_the_cache() {
         (s.arenas, s.cached_large_bytes, s.bytes_reserved),
         (0, 0, 0)
     );
+}
+
+/// Small-block growth unmaps cached ranges before it fails, as the large path does: with the address space
+/// capped 2 MiB above what is mapped and 64 MiB of freed large blocks in the cache, 4 MiB of small blocks
+/// are still served. Runs in a child process, whose address-space limit the test harness does not share.
+#[cfg(all(target_os = "linux", not(miri)))]
+#[test]
+fn small_growth_unmaps_cached_ranges_before_failing() {
+    if !common::in_child("small_growth_unmaps_cached_ranges_before_failing") {
+        return;
+    }
+    let mut h = heap();
+    // A 16 MiB block, unmapped by `trim`, raises the mark that bounds the cache, so that the 64 MiB block
+    // freed next stays cached however many arenas (1 MiB each) are added below.
+    let (big, extra) = (layout(64 << 20), layout(16 << 20));
+    let p = h.allocate(big).unwrap();
+    let q = h.allocate(extra).unwrap();
+    // SAFETY: live blocks of these layouts.
+    unsafe { h.deallocate(q, extra) };
+    h.trim();
+    // SAFETY: as above.
+    unsafe { h.deallocate(p, big) };
+    assert!(
+        h.stats().cached_large_bytes >= 64 << 20,
+        "the freed block is cached"
+    );
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().next().unwrap().parse().unwrap();
+    let cap = pages * PAGE as u64 + (2 << 20);
+    let lim = libc::rlimit {
+        rlim_cur: cap,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads a valid rlimit; lowering the soft limit affects only this child process.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) }, 0);
+    // Fill more arenas than the 2 MiB of slack can map (an arena is 1 MiB, mapped over-aligned).
+    let l = layout(64);
+    let n = 4 * (1 << 20) / 64;
+    let v: Vec<_> = (0..n)
+        .map(|i| h.allocate(l).unwrap_or_else(|| panic!("block {i} refused")))
+        .collect();
+    assert!(
+        h.stats().cached_large_bytes < 64 << 20,
+        "the cache was unmapped"
+    );
+    for p in v {
+        // SAFETY: live blocks of this layout.
+        unsafe { h.deallocate(p, l) };
+    }
+    h.check().unwrap();
 }

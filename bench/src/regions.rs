@@ -100,7 +100,14 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Lazy<A> {
     }
 }
 
-/// A firmware-style poolgc: no thread caches, pools and large blocks from the region handed to it.
+/// poolgc as firmware gets it by default: `PoolAlloc::empty()`, pools and large blocks from the region
+/// handed to it.
+pub const fn poolgc_empty() -> poolgc::PoolAlloc {
+    poolgc::PoolAlloc::empty()
+}
+
+/// A firmware-style poolgc with the hosted geometry: no thread caches, pools and large blocks from the
+/// region handed to it.
 pub const fn poolgc() -> poolgc::PoolAlloc {
     poolgc::PoolAlloc::empty_with_config(poolgc::Config::HOSTED)
 }

@@ -165,11 +165,8 @@ impl Heap {
         if spares != self.arenas.spares {
             return fail("spare count disagrees with the wholly free arenas", spares);
         }
-        if let Err(addr) = self.sources.check_bins() {
-            return fail("binned large block outside its region or miscounted", addr);
-        }
-        if let Err(what) = self.sources.check_cache() {
-            return fail(what, 0);
+        if let Err((what, addr)) = self.large.check(&self.sources) {
+            return fail(what, addr);
         }
         let c = &self.counters;
         if small_bytes + c.large_bytes != c.bytes_in_use {

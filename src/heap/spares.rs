@@ -46,11 +46,11 @@ impl Heap {
     /// ```
     pub fn set_spare_decay_ms(&mut self, ms: u32) {
         self.spare_decay.ms = ms;
-        self.sources.set_decay_ms(ms);
+        self.large.set_decay_ms(ms);
     }
 
     /// Called at pool-level events while spares beyond `MIN_SPARES` may be held: runs their decay (see
-    /// [`crate::source::decay`]), giving back the spares that stayed spare all through a period that ends
+    /// [`crate::decay`]), giving back the spares that stayed spare all through a period that ends
     /// now (with a decay time of 0, all but `MIN_SPARES` at once).
     #[cold]
     #[inline(never)]

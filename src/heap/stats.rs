@@ -20,7 +20,7 @@ impl Heap {
         s.bytes_reserved = self.sources.reserved;
         s.arenas = self.arenas.count;
         s.spare_arenas = self.arenas.spares;
-        s.cached_large_bytes = self.sources.cached_bytes();
+        s.cached_large_bytes = self.large.cached_bytes();
         s.arenas_allocated_total = c.arenas_total;
         s.arenas_reclaimed = c.arenas_reclaimed;
         s.arenas_highwater = c.arenas_highwater;

@@ -5,6 +5,10 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 
+/// Bytes mapped by [`map`] (and grown by [`remap`]) in this process and not yet given back by [`unmap`]:
+/// every OS mapping of every heap goes through this module, so the count is exact.
+pub(crate) static MAPPED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
 /// The OS page size: 4096 on x86 Linux, else `sysconf`'s answer, cached after the first call
 /// (allocation-free).
 #[inline]
@@ -32,9 +36,18 @@ pub fn page_size() -> usize {
 pub fn map(size: usize, align: usize) -> Option<NonNull<u8>> {
     let page = page_size();
     debug_assert!(size % page == 0 && align.is_power_of_two());
-    if align <= page {
-        return raw_map(size);
-    }
+    let p = if align <= page {
+        raw_map(size)?
+    } else {
+        map_aligned(size, align)?
+    };
+    MAPPED_BYTES.fetch_add(size, Ordering::Relaxed);
+    Some(p)
+}
+
+/// [`map`] for an alignment beyond the page size.
+fn map_aligned(size: usize, align: usize) -> Option<NonNull<u8>> {
+    let page = page_size();
     // Over-map by `align - page`, then give back the misaligned head and the unused tail.
     let total = size.checked_add(align - page)?;
     let base = raw_map(total)?;
@@ -43,12 +56,12 @@ pub fn map(size: usize, align: usize) -> Option<NonNull<u8>> {
     let tail = total - head - size;
     if head > 0 {
         // SAFETY: `[base, base + head)` is part of the mapping we just made and nobody uses it.
-        unsafe { unmap(base, head) };
+        unsafe { raw_unmap(base, head) };
     }
     let aligned = base.as_ptr().wrapping_add(head);
     if tail > 0 {
         // SAFETY: `[aligned + size, base + total)` is the unused end of our own mapping.
-        unsafe { unmap(NonNull::new_unchecked(aligned.wrapping_add(size)), tail) };
+        unsafe { raw_unmap(NonNull::new_unchecked(aligned.wrapping_add(size)), tail) };
     }
     NonNull::new(aligned)
 }
@@ -77,6 +90,16 @@ fn raw_map(size: usize) -> Option<NonNull<u8>> {
 /// # Safety
 /// The span must be (part of) a mapping made by [`map`], page-aligned, and no longer used.
 pub unsafe fn unmap(ptr: NonNull<u8>, size: usize) {
+    MAPPED_BYTES.fetch_sub(size, Ordering::Relaxed);
+    // SAFETY: forwarded contract.
+    unsafe { raw_unmap(ptr, size) }
+}
+
+/// [`unmap`] without the count.
+///
+/// # Safety
+/// As for [`unmap`].
+unsafe fn raw_unmap(ptr: NonNull<u8>, size: usize) {
     // Miri emulates each mapping as one allocation and cannot unmap part of it (as `map` does to
     // align): under Miri unmapped memory is leaked instead (run such tests with -Zmiri-ignore-leaks).
     if cfg!(miri) {
@@ -105,6 +128,8 @@ pub unsafe fn remap(ptr: NonNull<u8>, old: usize, new: usize) -> Option<NonNull<
         None
     } else {
         let p = NonNull::new(p.cast::<u8>())?;
+        MAPPED_BYTES.fetch_add(new, Ordering::Relaxed);
+        MAPPED_BYTES.fetch_sub(old, Ordering::Relaxed);
         // SAFETY: `[p, p + new)` is the range mremap just returned, ours.
         unsafe { advise_huge(p, new) };
         Some(p)

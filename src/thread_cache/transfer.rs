@@ -21,8 +21,8 @@ use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::batch;
+use crate::decay::{now_ms, DECAY_MS};
 use crate::size_class::{block_size, NUM_POOL_CLASSES};
-use crate::source::decay::{now_ms, DECAY_MS};
 use crate::sync::Lock;
 
 /// Most bytes the transfer cache holds in batches, all classes together; a flush beyond it goes to the

@@ -197,3 +197,25 @@ pub unsafe fn free_blocks(a: &impl core::alloc::GlobalAlloc, size: usize, blocks
         }
     }
 }
+
+/// Runs the calling test alone in a child process (for process-wide state: resource limits, counts that
+/// other tests would disturb). Returns `true` in the child, which runs the test's body; in the parent it
+/// runs the child, asserts that the test passed there, and returns `false`.
+pub fn in_child(test: &str) -> bool {
+    const CHILD: &str = "POOLGC_TEST_CHILD";
+    if std::env::var_os(CHILD).is_some_and(|v| v == test) {
+        return true;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD, test)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{test} failed in its child process:\n{text}"
+    );
+    false
+}

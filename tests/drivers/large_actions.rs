@@ -1,5 +1,5 @@
 //! Fuzz driver: arbitrary large allocations, zeroed allocations, growths, shrinks and frees on a hosted
-//! [`Heap`] (OS mappings and the large-block cache, `src/source/mapcache.rs`), with trims and decay-time
+//! [`Heap`] (OS mappings and the large-block cache, `src/large/mapcache.rs`), with trims and decay-time
 //! changes mixed in. After every action the heap's invariants are checked (`Heap::check`, which covers
 //! the cache's ranges, joins and bounds) and every live block must still hold its pattern (first and last
 //! byte of each of its pages). At the end every block is freed and `trim` must leave nothing mapped.

@@ -1,9 +1,8 @@
 //! The large-block cache (feature `os`, Unix): freed OS mappings kept mapped and handed out again.
 //!
 //! A large block given back to the OS costs a `munmap`, and the next one fresh pages: a fault per page,
-//! each zeroed by the kernel. A `Vec` that is built, dropped and built again pays that every time (the
-//! bench's `vec-growth` spent two thirds of its time in the kernel). So freed page ranges stay mapped
-//! here, and:
+//! each zeroed by the kernel; a `Vec` that is built, dropped and built again would pay that every time.
+//! So freed page ranges stay mapped here, and:
 //! - an allocation takes the smallest cached range that holds it (best fit); the rest of the range stays
 //!   cached, *joined* to the block it was split from;
 //! - a block growing by `realloc` absorbs the range joined to its end, in place: a `Vec` doubling its way
@@ -21,7 +20,7 @@
 //! live plus cached mappings (arenas included) stay within the most that was ever live at once, or while
 //! it holds at most [`FLOOR`] bytes; and before a fresh mapping is made it unmaps ranges until live plus
 //! cached bytes, the new mapping included, are again within that mark (a block grown by `mremap` counts as
-//! a new mapping of the bytes it grows by). Cached bytes beyond `FLOOR` decay (see [`super::decay`]): what
+//! a new mapping of the bytes it grows by). Cached bytes beyond `FLOOR` decay (see [`crate::decay`]): what
 //! stays unused for a whole period goes back to the OS, so a cache that serves a little steady reuse does
 //! not keep the rest; the clock is read at large-block events only. Zeroed requests above
 //! [`ZEROED_REUSE_MAX`](super::ZEROED_REUSE_MAX) take fresh mappings, which need no zeroing and leave
@@ -29,8 +28,8 @@
 
 use core::ptr::{self, NonNull};
 
-use super::decay::Decay;
-use super::os;
+use crate::decay::Decay;
+use crate::source::{os, Sources};
 
 /// Cached bytes always allowed (1 MiB): a buffer of a few KiB freed and allocated in a loop never costs an
 /// `mmap`/`munmap` pair.
@@ -249,38 +248,38 @@ impl MapCache {
     /// the most that was live at once (or what is then live, if more): the ranges kept must not stack on
     /// top of memory that is new, or peak memory would grow. Also runs the decay (see
     /// [`decay`](MapCache::decay)). Returns the bytes unmapped.
-    pub fn make_room(&mut self, size: usize) -> usize {
+    pub fn make_room(&mut self, src: &mut Sources, size: usize) -> usize {
         let allowed = self.live_hw.max(self.live + size);
         let keep = allowed.saturating_sub(self.live + size);
         let released = if self.bytes > keep {
-            self.release_over(keep)
+            self.release_over(src, keep)
         } else {
             0
         };
-        released + self.decay()
+        released + self.decay(src)
     }
 
     /// Called at large-block events: runs the decay of the bytes cached beyond [`FLOOR`] (see
-    /// [`super::decay`]), unmapping what stayed unused all through a period that ends now. Returns the
+    /// [`crate::decay`]), unmapping what stayed unused all through a period that ends now. Returns the
     /// bytes unmapped.
-    pub fn decay(&mut self) -> usize {
+    pub fn decay(&mut self, src: &mut Sources) -> usize {
         let Some(keep) = self.decay.tick(self.bytes, FLOOR) else {
             return 0;
         };
-        let released = self.release_over(keep);
+        let released = self.release_over(src, keep);
         self.decay.restart(self.bytes, FLOOR);
         released
     }
 
     /// Unmaps every cached range; returns the bytes released.
-    pub fn trim(&mut self) -> usize {
+    pub fn trim(&mut self, src: &mut Sources) -> usize {
         self.decay.stop();
-        self.release_over(0)
+        self.release_over(src, 0)
     }
 
     /// Unmaps cached ranges, largest first, until at most `keep` bytes are cached; returns the bytes
     /// released.
-    fn release_over(&mut self, keep: usize) -> usize {
+    fn release_over(&mut self, src: &mut Sources, keep: usize) -> usize {
         let mut released = 0;
         while self.bytes > keep {
             let Some(i) = (0..self.n).max_by_key(|&i| self.ranges[i].len) else {
@@ -288,8 +287,8 @@ impl MapCache {
             };
             let r = self.ranges[i];
             self.remove(i);
-            // SAFETY: a cached range lies inside one of our mappings and nobody uses it.
-            unsafe { os::unmap(NonNull::new_unchecked(r.ptr), r.len) };
+            // SAFETY: a cached range lies inside one of our mappings, whole pages, and nobody uses it.
+            unsafe { src.unmap(NonNull::new_unchecked(r.ptr), r.len, false) };
             self.bytes -= r.len;
             released += r.len;
         }

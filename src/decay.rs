@@ -1,11 +1,12 @@
-//! The decay of memory a heap keeps for reuse: spare arenas and cached large mappings (jemalloc's and
-//! mimalloc's idea). The owner keeps a floor for good; beyond it, what stays unused for a whole period goes
-//! back to the OS. A period starts at the first event at which more than the floor is held; its low-water
-//! mark is the least held during it (the owner reports every fall with [`Decay::fell_to`]); when it ends,
-//! the amount above the floor that was held all through it (the mark, beyond the floor) is released and
-//! the next period begins. So memory in steady use stays, and the rest goes, however often a little of it
-//! is reused. The clock is read only at the owner's events ([`Decay::tick`]), so an idle owner keeps what
-//! it holds until its next event.
+//! The decay of memory kept for reuse: one rule for spare arenas (`heap/spares.rs`), cached large
+//! mappings (`large/mapcache.rs`) and the thread caches' transfer stacks.
+//!
+//! The owner keeps a floor for good; beyond it, what stays unused for a whole period goes back. A period
+//! starts at the first event at which more than the floor is held; its low-water mark is the least held
+//! during it (the owner reports every fall with [`Decay::fell_to`]); when it ends, the amount above the
+//! floor held all through it is released and the next period begins. So memory in steady use stays and
+//! the rest goes, however often a little of it is reused. The clock ([`now_ms`]) is read only at the
+//! owner's events ([`Decay::tick`]), so an idle owner keeps what it holds until its next event.
 
 /// Default period, in milliseconds (see `Heap::set_spare_decay_ms`).
 pub(crate) const DECAY_MS: u32 = 1000;
