@@ -61,7 +61,7 @@ mod thread_cache;
 pub mod gc;
 
 pub use config::Config;
-pub use global::PoolAlloc;
+pub use global::{LockedHeap, PoolAlloc};
 pub use heap::{BlockState, Heap, HeapError};
 pub use source::RegionError;
 pub use stats::{ClassStats, Stats};

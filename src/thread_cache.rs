@@ -1,5 +1,5 @@
 //! Per-thread caches of small blocks (feature `std`): the fast path of a [`PoolAlloc`] built with
-//! [`PoolAlloc::with_thread_cache`].
+//! [`PoolAlloc::new`] (every constructor but the `*_locked` ones, with feature `std`).
 //!
 //! # The fast path
 //!
@@ -64,7 +64,7 @@
 //! cache is handed over at its exit.
 //!
 //! [`PoolAlloc`]: crate::PoolAlloc
-//! [`PoolAlloc::with_thread_cache`]: crate::PoolAlloc::with_thread_cache
+//! [`PoolAlloc::new`]: crate::PoolAlloc::new
 //! [`PoolAlloc::flush_thread_cache`]: crate::PoolAlloc::flush_thread_cache
 //! [`PoolAlloc::stats`]: crate::PoolAlloc::stats
 //! [`PoolAlloc::trim`]: crate::PoolAlloc::trim

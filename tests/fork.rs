@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 #[global_allocator]
-static ALLOC: PoolAlloc = PoolAlloc::new().with_thread_cache();
+static ALLOC: PoolAlloc = PoolAlloc::new();
 
 const FORKS: usize = 100;
 

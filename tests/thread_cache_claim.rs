@@ -6,7 +6,7 @@ use poolgc::PoolAlloc;
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::{Arc, Barrier};
 
-static A: PoolAlloc = PoolAlloc::new().with_thread_cache();
+static A: PoolAlloc = PoolAlloc::new();
 
 #[test]
 fn racing_first_uses_agree_and_nothing_is_stranded() {

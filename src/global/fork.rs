@@ -60,7 +60,7 @@ impl PoolAlloc {
     /// use poolgc::PoolAlloc;
     ///
     /// #[global_allocator]
-    /// static ALLOC: PoolAlloc = PoolAlloc::new().with_thread_cache();
+    /// static ALLOC: PoolAlloc = PoolAlloc::new();
     ///
     /// assert!(ALLOC.install_fork_handlers());
     /// ```
