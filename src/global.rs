@@ -15,14 +15,6 @@ use crate::sync::Lock;
 #[cfg(all(feature = "std", not(loom)))]
 use crate::thread_cache;
 
-#[cfg(all(
-    feature = "std",
-    feature = "os",
-    unix,
-    not(loom),
-    not(feature = "critical-section")
-))]
-mod fork;
 mod locked;
 
 pub use locked::LockedHeap;
@@ -202,12 +194,15 @@ impl PoolAlloc {
     /// that have exited back to the heap. A no-op for an allocator without thread caches.
     pub fn flush_thread_cache(&self) {
         #[cfg(all(feature = "std", not(loom)))]
-        thread_cache::flush(&self.cache, &self.heap);
+        thread_cache::flush(&self.cache, self.heap());
     }
 
     /// The heap lock, for every path that takes it.
     #[inline(always)]
     fn heap(&self) -> &Lock<Heap> {
+        // Before the lock is first taken, shown to the fork handlers (see `crate::fork`).
+        #[cfg(all(feature = "std", not(loom)))]
+        self.cache.note_fork(&self.heap);
         &self.heap
     }
 
@@ -383,6 +378,28 @@ impl PoolAlloc {
     pub unsafe fn try_add_region(&self, start: *mut u8, len: usize) -> Result<(), RegionError> {
         // SAFETY: forwarded contract.
         unsafe { self.heap().lock().add_region(start, len) }
+    }
+
+    /// Covers this allocator with poolgc's fork handlers; whether it is covered.
+    ///
+    /// Not needed for an allocator in a `static` (the `#[global_allocator]`, the `Gc` box heap): poolgc
+    /// installs its `pthread_atfork` handlers itself and registers such an allocator on its first use, so
+    /// `fork` while other threads allocate never leaves the child with a lock held (see
+    /// `docs/threads-and-fork.md`). This registers one that lives elsewhere but is never moved or dropped
+    /// (a leaked `Box`). `false` where fork handlers do not apply (feature `critical-section`, no `std`,
+    /// `os` or Unix, Miri) or when eight allocators are registered already.
+    ///
+    /// ```
+    /// use poolgc::PoolAlloc;
+    ///
+    /// let a: &'static PoolAlloc = Box::leak(Box::new(PoolAlloc::new()));
+    /// let covered = a.install_fork_handlers(); // true on Unix with the default features
+    /// ```
+    pub fn install_fork_handlers(&'static self) -> bool {
+        #[cfg(all(feature = "std", not(loom)))]
+        return crate::fork::register_static(&self.heap.0);
+        #[cfg(not(all(feature = "std", not(loom))))]
+        false
     }
 
     /// A consistent snapshot of the allocator's state.

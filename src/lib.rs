@@ -32,6 +32,7 @@
 //! | [`stats`] | snapshot types and the CPython-shaped report |
 //! | `large` | requests over 512 B or over-aligned |
 //! | [`Heap`] | the `&mut self` core |
+//! | `fork` | the registry of locks taken around `fork` (feature `std`), and its `pthread_atfork` handlers |
 //! | `thread_cache` | per-thread caches of small blocks (feature `std`): the fast path |
 //! | [`PoolAlloc`] | the locked `GlobalAlloc`, with the thread caches in front when built with them |
 //! | [`gc`] (feature `gc`) | `Gc<T>`: reference counting with Bacon–Rajan cycle collection, on the pools |
@@ -49,6 +50,8 @@ pub mod stats;
 pub(crate) mod sync;
 
 mod arena;
+#[cfg(all(feature = "std", not(loom)))]
+mod fork;
 mod global;
 mod heap;
 mod large;

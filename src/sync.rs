@@ -27,12 +27,12 @@ mod imp {
         }
         /// Takes the lock and keeps it without a guard, until [`Lock::unlock_raw`] (the fork handlers:
         /// taken before `fork`, released after it in both processes).
-        #[cfg(all(feature = "std", feature = "os", unix))]
+        #[cfg(all(feature = "std", feature = "os", unix, not(miri)))]
         pub fn lock_raw(&self) {
             core::mem::forget(self.0.lock());
         }
         /// Like [`Lock::lock_raw`] if the lock is free; `false` if it is held.
-        #[cfg(all(feature = "std", feature = "os", unix))]
+        #[cfg(all(feature = "std", feature = "os", unix, not(miri)))]
         pub fn try_lock_raw(&self) -> bool {
             self.0.try_lock().map(core::mem::forget).is_some()
         }
@@ -40,7 +40,7 @@ mod imp {
         ///
         /// # Safety
         /// This thread took the lock with `lock_raw` or `try_lock_raw` and has not released it since.
-        #[cfg(all(feature = "std", feature = "os", unix))]
+        #[cfg(all(feature = "std", feature = "os", unix, not(miri)))]
         pub unsafe fn unlock_raw(&self) {
             // SAFETY: the caller holds the lock, and no guard for it exists (`lock_raw` and `try_lock_raw`
             // forget theirs).

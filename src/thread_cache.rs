@@ -85,12 +85,12 @@ pub(crate) use owner::Owner;
 use owner::{take_orphans, CENTRAL, ORPHANS_PENDING};
 
 /// Takes the caches' process-wide locks (the central one, then every class's transfer lock) and keeps
-/// them: a step of the fork handlers (`global/fork.rs`), taken after the heap locks. It may wait: a
+/// them: a step of the fork handlers (`crate::fork`), taken after the heap locks. It may wait: a
 /// thread holding one of these locks runs only this module's code meanwhile, which takes the central
 /// lock before any transfer lock, holds one transfer lock at a time, and never takes a heap lock or
 /// runs user code under them; so it releases them without waiting for anything the handler holds.
-#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
-pub(crate) fn lock_shared_raw() {
+#[cfg(all(feature = "os", unix, not(feature = "critical-section"), not(miri)))]
+fn lock_shared_raw() {
     CENTRAL.lock_raw();
     transfer::lock_all_raw();
 }
@@ -99,8 +99,8 @@ pub(crate) fn lock_shared_raw() {
 ///
 /// # Safety
 /// This thread took the locks with [`lock_shared_raw`] and has released none since.
-#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
-pub(crate) unsafe fn unlock_shared_raw() {
+#[cfg(all(feature = "os", unix, not(feature = "critical-section"), not(miri)))]
+unsafe fn unlock_shared_raw() {
     // SAFETY: forwarded contract.
     unsafe {
         transfer::unlock_all_raw();
@@ -110,9 +110,23 @@ pub(crate) unsafe fn unlock_shared_raw() {
 
 /// In a child after `fork`, once the fork handlers have released the locks: the transfer cache's byte
 /// count made exact again (see `transfer::recount_held`).
-#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
-pub(crate) fn after_fork_in_child() {
+#[cfg(all(feature = "os", unix, not(feature = "critical-section"), not(miri)))]
+fn after_fork_in_child() {
     transfer::recount_held();
+}
+
+/// The shared locks, as the fork registry's hooks.
+#[cfg(all(feature = "os", unix, not(feature = "critical-section"), not(miri)))]
+static FORK_HOOKS: crate::fork::SharedLocks = crate::fork::SharedLocks {
+    lock: lock_shared_raw,
+    unlock: unlock_shared_raw,
+    child: after_fork_in_child,
+};
+
+/// Shows the shared locks to the fork registry (before a claim first takes them).
+fn register_fork_hooks() {
+    #[cfg(all(feature = "os", unix, not(feature = "critical-section"), not(miri)))]
+    crate::fork::register_shared(&FORK_HOOKS);
 }
 
 /// `ThreadCache::token` of a thread that has not used a cache yet (never an owner's token).
@@ -296,6 +310,7 @@ pub(crate) unsafe fn alloc(
 #[cold]
 #[inline(never)]
 fn alloc_slow(owner: &Owner, heap: &Lock<Heap>, class: usize, layout: Layout) -> *mut u8 {
+    owner.note_fork(heap);
     let cp = CACHE.with(UnsafeCell::get);
     {
         // SAFETY: as in `alloc`; `claim` takes a lock, which never allocates.
@@ -431,6 +446,7 @@ unsafe fn dealloc_slow(
     class: usize,
     layout: Layout,
 ) {
+    owner.note_fork(heap);
     let c = CACHE.with(UnsafeCell::get);
     // SAFETY: as in `alloc`.
     let c = unsafe { &mut *c };

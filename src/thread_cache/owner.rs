@@ -6,6 +6,8 @@ use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::transfer;
+use crate::fork;
+use crate::heap::Heap;
 use crate::sync::Lock;
 
 /// `Owner::token` of a caching allocator that has not tried to become primary yet.
@@ -46,6 +48,8 @@ pub(super) static ORPHANS_PENDING: AtomicBool = AtomicBool::new(false);
 pub(crate) struct Owner {
     pub(super) enabled: bool,
     pub(super) token: AtomicUsize,
+    /// The heap lock has been shown to the fork registry (always true where there are no fork handlers).
+    fork_noted: AtomicBool,
 }
 
 impl Owner {
@@ -53,6 +57,18 @@ impl Owner {
         Owner {
             enabled,
             token: AtomicUsize::new(if enabled { UNCLAIMED } else { NOT_PRIMARY }),
+            fork_noted: AtomicBool::new(!fork::SUPPORTED),
+        }
+    }
+
+    /// Shows `heap` (this owner's allocator's lock) to the fork registry the first time; every path that
+    /// takes the heap lock calls this first, so the lock is registered before anyone can hold it (see
+    /// `crate::fork`). A relaxed load once noted.
+    #[inline(always)]
+    pub(crate) fn note_fork(&self, heap: &Lock<Heap>) {
+        if !self.fork_noted.load(Ordering::Relaxed) {
+            fork::note_heap(heap);
+            self.fork_noted.store(true, Ordering::Relaxed);
         }
     }
 
@@ -69,6 +85,8 @@ impl Owner {
             UNCLAIMED => {}
             t => return Some(t),
         }
+        // Before the shared locks are first taken (for this process's first primary).
+        super::register_fork_hooks();
         let mut o = CENTRAL.lock();
         // Another thread may have claimed for this allocator meanwhile: every store of the token happens
         // under this lock, so this read is the final word.

@@ -165,8 +165,8 @@ pub(super) fn take_all() -> *mut u8 {
     all
 }
 
-/// Takes every class's lock, in class order, and keeps them (the fork handlers, `global/fork.rs`).
-#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
+/// Takes every class's lock, in class order, and keeps them (the fork handlers, `crate::fork`).
+#[cfg(all(feature = "os", unix, not(feature = "critical-section"), not(miri)))]
 pub(super) fn lock_all_raw() {
     for b in &BATCHES {
         b.0.lock_raw();
@@ -177,7 +177,7 @@ pub(super) fn lock_all_raw() {
 ///
 /// # Safety
 /// This thread took them with [`lock_all_raw`] and has released none since.
-#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
+#[cfg(all(feature = "os", unix, not(feature = "critical-section"), not(miri)))]
 pub(super) unsafe fn unlock_all_raw() {
     for b in BATCHES.iter().rev() {
         // SAFETY: forwarded contract.
@@ -189,7 +189,7 @@ pub(super) unsafe fn unlock_all_raw() {
 /// locks are released, with no other thread in the process): a thread of the parent may have reserved
 /// bytes for a push it never made, or popped a batch whose bytes it had yet to release, and `HELD` would
 /// stay that much too high for good.
-#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
+#[cfg(all(feature = "os", unix, not(feature = "critical-section"), not(miri)))]
 pub(super) fn recount_held() {
     let mut held = 0;
     for (class, b) in BATCHES.iter().enumerate() {
