@@ -137,7 +137,7 @@ fn a_second_caching_allocator_runs_on_its_lock() {
 }
 
 #[test]
-fn threads_racing_to_claim_a_fresh_caching_allocator_agree() {
+fn racing_threads_keep_a_second_caching_allocator_on_its_lock() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // `ALLOC` is primary already; a second caching allocator must end up on its lock in every thread,
     // whoever asks first.

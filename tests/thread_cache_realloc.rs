@@ -26,10 +26,11 @@ fn fill(p: *mut u8, len: usize, tag: u8) {
 }
 
 fn holds(p: *mut u8, len: usize, tag: u8) -> bool {
+    // Under Miri (slow per byte) every 61st byte and the last; Miri checks the accesses themselves.
+    let step = if cfg!(miri) { 61 } else { 1 };
     // SAFETY: as in `fill`.
-    unsafe { core::slice::from_raw_parts(p, len) }
-        .iter()
-        .all(|&b| b == tag)
+    let bytes = unsafe { core::slice::from_raw_parts(p, len) };
+    bytes.iter().step_by(step).all(|&b| b == tag) && bytes.last().is_none_or(|&b| b == tag)
 }
 
 /// Whether `a` serves this thread from a cache: a freed block stays counted in use until a flush.
@@ -148,7 +149,7 @@ fn random_actions(a: &PoolAlloc, seed: u64, steps: usize) {
 
 #[test]
 fn every_pointer_fits_its_layout_with_caches_on_and_off() {
-    let steps = if cfg!(miri) { 600 } else { 60_000 };
+    let steps = if cfg!(miri) { 200 } else { 60_000 };
     let cached = PoolAlloc::new();
     assert!(
         is_cached(&cached),
