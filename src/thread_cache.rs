@@ -177,9 +177,14 @@ struct Bin {
     refill: u32,
 }
 
+/// Slow-path events (refills, moved free lists) of a thread between two runs of [`upkeep`].
+const UPKEEP_EVERY: u32 = 64;
+
 /// One thread's cache.
 struct ThreadCache {
     token: usize,
+    /// Slow-path events left before this thread runs [`upkeep`].
+    upkeep_in: u32,
     bins: [Bin; NUM_POOL_CLASSES],
 }
 
@@ -194,7 +199,11 @@ std::thread_local! {
     /// The cache itself: no destructor, so an access is a plain thread-pointer-relative load, valid
     /// until the thread is gone (also while other TLS destructors run).
     static CACHE: UnsafeCell<ThreadCache> = const {
-        UnsafeCell::new(ThreadCache { token: NO_OWNER, bins: [EMPTY_BIN; NUM_POOL_CLASSES] })
+        UnsafeCell::new(ThreadCache {
+            token: NO_OWNER,
+            upkeep_in: UPKEEP_EVERY,
+            bins: [EMPTY_BIN; NUM_POOL_CLASSES],
+        })
     };
     /// Touched when a thread starts caching, so that its destructor runs at thread exit.
     static EXIT: ExitHandler = const { ExitHandler };
@@ -245,6 +254,17 @@ impl ThreadCache {
             *bin = EMPTY_BIN;
         }
         chain
+    }
+
+    /// Counts a slow-path event; whether this thread runs [`upkeep`] now.
+    #[inline]
+    fn upkeep_due(&mut self) -> bool {
+        self.upkeep_in -= 1;
+        if self.upkeep_in == 0 {
+            self.upkeep_in = UPKEEP_EVERY;
+            return true;
+        }
+        false
     }
 
     /// Makes this cache serve the allocator with token `t` (forgetting blocks of a dropped one).
@@ -335,6 +355,10 @@ fn alloc_slow(owner: &Owner, heap: &Lock<Heap>, class: usize, layout: Layout) ->
     }
     // SAFETY: as in `alloc`; the reference above has ended, and a nested allocation made while
     // registering the exit hook has returned (it may have filled this bin).
+    if unsafe { (*cp).upkeep_due() } {
+        upkeep(heap);
+    }
+    // SAFETY: as above (`upkeep` does not touch the cache).
     let bin = unsafe { &mut (*cp).bins[class] };
     if bin.alloc.is_null() && !bin.free.is_null() {
         // What this thread freed is served next (still hot in its cache); the free list starts over.
@@ -458,6 +482,9 @@ unsafe fn dealloc_slow(
         };
         return;
     }
+    if c.upkeep_due() {
+        upkeep(heap);
+    }
     let bin = &mut c.bins[class];
     if !bin.free.is_null() {
         // `room == 0`: the free list is a whole batch (the bin's invariant).
@@ -495,6 +522,25 @@ fn flush_batch(list: *mut u8, heap: &Lock<Heap>, class: usize) {
         give_back(&mut h, orphans);
         give_back_batches(&mut h, stale);
     }
+}
+
+/// The periodic upkeep of a primary's caching thread (every [`UPKEEP_EVERY`] slow-path events): the
+/// transfer cache's decay clock is read, and the heap runs its spare-arena decay. A thread whose traffic
+/// stays in its cache and the transfer cache never reaches the heap's own decay events otherwise, and
+/// arenas freed through the caches would stay mapped until `trim`.
+#[cold]
+#[inline(never)]
+fn upkeep(heap: &Lock<Heap>) {
+    let stale = transfer::tick();
+    let orphans = take_orphans();
+    let mut h = heap.lock();
+    // SAFETY: the decayed batches and the orphans are free blocks of this heap (the primary's: only its
+    // caches get here) that nobody uses.
+    unsafe {
+        give_back_batches(&mut h, stale);
+        give_back(&mut h, orphans);
+    }
+    h.run_spare_decay();
 }
 
 /// Frees every block of a list into the heap.

@@ -40,10 +40,9 @@ fn racing_first_uses_agree_and_nothing_is_stranded() {
         h.join().unwrap();
     }
     // Every thread's cache held blocks of its class at exit, handed to the primary's orphan list.
-    let classes = A.stats().classes;
-    for t in 0..4 {
+    for (t, class) in A.stats().classes.iter().take(4).enumerate() {
         assert!(
-            classes[t].blocks_in_use > 0,
+            class.blocks_in_use > 0,
             "thread {t} exited with nothing cached for the primary: it did not share the token"
         );
     }

@@ -206,6 +206,12 @@ pub(super) fn clear() {
     HELD.store(0, Ordering::Relaxed);
 }
 
+/// Looks at the decay clock now (the thread caches' periodic upkeep, see `thread_cache::upkeep`): the
+/// batches that decayed if a period ended, as [`pop`] returns them.
+pub(super) fn tick() -> *mut u8 {
+    decay_if(true)
+}
+
 /// When `due`, ends the decay period if it has lasted [`DECAY_MS`] (one caller wins the race): takes off
 /// each stack the batches that stayed on it all period (its low-water mark, counted from the bottom) and
 /// returns them as one list of batches, for the caller to give back to the heap; null if none. Called by
