@@ -12,7 +12,7 @@ use crate::size_class::pool_class_of;
 use crate::source::RegionError;
 use crate::stats::Stats;
 use crate::sync::Lock;
-#[cfg(all(feature = "std", not(loom)))]
+#[cfg(feature = "std")]
 use crate::thread_cache;
 
 mod locked;
@@ -68,7 +68,7 @@ pub use locked::LockedHeap;
 pub struct PoolAlloc {
     /// Declared (so dropped) before `heap`: a dropped allocator unregisters from the thread caches before
     /// its arenas are unmapped, so a thread exiting meanwhile never walks blocks of unmapped memory.
-    #[cfg(all(feature = "std", not(loom)))]
+    #[cfg(feature = "std")]
     cache: thread_cache::Owner,
     /// On cache lines of its own: the lock word and the heap's fields change whenever any thread takes
     /// the lock, and must not evict the read-mostly fields (the cache token, `pool_max`) that every
@@ -193,7 +193,7 @@ impl PoolAlloc {
     /// Gives the calling thread's cached blocks, the central transfer cache and the blocks left by threads
     /// that have exited back to the heap. A no-op for an allocator without thread caches.
     pub fn flush_thread_cache(&self) {
-        #[cfg(all(feature = "std", not(loom)))]
+        #[cfg(feature = "std")]
         thread_cache::flush(&self.cache, self.heap());
     }
 
@@ -201,14 +201,14 @@ impl PoolAlloc {
     #[inline(always)]
     fn heap(&self) -> &Lock<Heap> {
         // Before the lock is first taken, shown to the fork handlers (see `crate::fork`).
-        #[cfg(all(feature = "std", not(loom)))]
+        #[cfg(feature = "std")]
         self.cache.note_fork(&self.heap);
         &self.heap
     }
 
     /// Whether this allocator's pool blocks go through thread caches.
     #[inline(always)]
-    #[cfg(all(feature = "std", not(loom)))]
+    #[cfg(feature = "std")]
     fn cached(&self) -> bool {
         self.cache.enabled()
     }
@@ -223,8 +223,8 @@ impl PoolAlloc {
     /// The locked path of `alloc` (the only one for an allocator without thread caches). Out of line
     /// where thread caches exist, so that `alloc` stays small enough to be inlined into the `__rust_alloc`
     /// shim, with no stack frame on the fast path.
-    #[cfg_attr(all(feature = "std", not(loom)), inline(never))]
-    #[cfg_attr(not(all(feature = "std", not(loom))), inline)]
+    #[cfg_attr(feature = "std", inline(never))]
+    #[cfg_attr(not(feature = "std"), inline)]
     fn alloc_locked(&self, layout: Layout) -> *mut u8 {
         let p = match self.pool_class(layout) {
             // SAFETY: the class comes from `pool_class`, with the heap's own `pool_max`.
@@ -238,8 +238,8 @@ impl PoolAlloc {
     ///
     /// # Safety
     /// As for `GlobalAlloc::dealloc`.
-    #[cfg_attr(all(feature = "std", not(loom)), inline(never))]
-    #[cfg_attr(not(all(feature = "std", not(loom))), inline)]
+    #[cfg_attr(feature = "std", inline(never))]
+    #[cfg_attr(not(feature = "std"), inline)]
     unsafe fn dealloc_locked(&self, ptr: *mut u8, layout: Layout) {
         if self.pool_class(layout).is_some() {
             crate::pool::prefetch(ptr.addr());
@@ -259,8 +259,8 @@ impl PoolAlloc {
     }
 
     /// The locked path of `alloc_zeroed`, out of line where thread caches exist (see `alloc_locked`).
-    #[cfg_attr(all(feature = "std", not(loom)), inline(never))]
-    #[cfg_attr(not(all(feature = "std", not(loom))), inline)]
+    #[cfg_attr(feature = "std", inline(never))]
+    #[cfg_attr(not(feature = "std"), inline)]
     fn alloc_zeroed_locked(&self, layout: Layout) -> *mut u8 {
         self.heap()
             .lock()
@@ -274,8 +274,8 @@ impl PoolAlloc {
     ///
     /// # Safety
     /// As for `GlobalAlloc::realloc`.
-    #[cfg_attr(all(feature = "std", not(loom)), inline(never))]
-    #[cfg_attr(not(all(feature = "std", not(loom))), inline)]
+    #[cfg_attr(feature = "std", inline(never))]
+    #[cfg_attr(not(feature = "std"), inline)]
     unsafe fn realloc_locked(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: GlobalAlloc's contract: `ptr` is live with `layout` (hence non-null), and `new_size` is
         // a valid size for it.
@@ -337,21 +337,46 @@ impl PoolAlloc {
     /// [`PoolAlloc::with_config`] (not `const` under `cfg(loom)`).
     #[cfg(loom)]
     pub fn with_config(config: Config) -> Self {
-        PoolAlloc {
-            heap: CacheAligned(Lock::new(Heap::new(config))),
-            pool_max: crate::heap::pool_max(config),
-            pool_mask: config.pool_size() - 1,
-        }
+        Self::build(Heap::new(config), config, true)
     }
 
     /// [`PoolAlloc::empty_with_config`] (not `const` under `cfg(loom)`).
     #[cfg(loom)]
     pub fn empty_with_config(config: Config) -> Self {
+        Self::build(Heap::empty(config), config, true)
+    }
+
+    /// [`PoolAlloc::with_config_locked`] (not `const` under `cfg(loom)`).
+    #[cfg(loom)]
+    pub fn with_config_locked(config: Config) -> Self {
+        Self::build(Heap::new(config), config, false)
+    }
+
+    /// [`PoolAlloc::empty_with_config_locked`] (not `const` under `cfg(loom)`).
+    #[cfg(loom)]
+    pub fn empty_with_config_locked(config: Config) -> Self {
+        Self::build(Heap::empty(config), config, false)
+    }
+
+    /// [`PoolAlloc::build`] (not `const` under `cfg(loom)`).
+    #[cfg(loom)]
+    #[cfg_attr(not(feature = "std"), allow(unused_variables))]
+    fn build(heap: Heap, config: Config, cached: bool) -> Self {
         PoolAlloc {
-            heap: CacheAligned(Lock::new(Heap::empty(config))),
+            heap: CacheAligned(Lock::new(heap)),
+            #[cfg(feature = "std")]
+            cache: thread_cache::Owner::new(cached),
             pool_max: crate::heap::pool_max(config),
             pool_mask: config.pool_size() - 1,
         }
+    }
+
+    /// Under loom only: runs the calling thread's exit hand-over of its cache (std runs it as a
+    /// thread-local destructor before `join` returns; loom runs those too late for a model).
+    #[cfg(all(loom, feature = "std"))]
+    #[doc(hidden)]
+    pub fn loom_thread_exit() {
+        thread_cache::loom_thread_exit();
     }
 
     /// Hands the memory `[start, start + len)` over to the allocator; several regions may be added.
@@ -450,7 +475,7 @@ impl fmt::Debug for PoolAlloc {
 unsafe impl GlobalAlloc for PoolAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        #[cfg(all(feature = "std", not(loom)))]
+        #[cfg(feature = "std")]
         if self.cached() {
             if let Some(class) = self.pool_class(layout) {
                 // SAFETY: `pool_class` returns a pool class of this heap's geometry for this layout.
@@ -462,7 +487,7 @@ unsafe impl GlobalAlloc for PoolAlloc {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        #[cfg(all(feature = "std", not(loom)))]
+        #[cfg(feature = "std")]
         if self.cached() {
             if let Some(class) = self.pool_class(layout) {
                 // SAFETY: GlobalAlloc's contract: a live block of ours; a caching allocator keeps every
@@ -478,7 +503,7 @@ unsafe impl GlobalAlloc for PoolAlloc {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        #[cfg(all(feature = "std", not(loom)))]
+        #[cfg(feature = "std")]
         if self.cached() && self.pool_class(layout).is_some() {
             // SAFETY: GlobalAlloc's contract.
             let p = unsafe { self.alloc(layout) };

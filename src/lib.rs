@@ -57,7 +57,7 @@ mod heap;
 mod large;
 mod pool;
 mod source;
-#[cfg(all(feature = "std", not(loom)))]
+#[cfg(feature = "std")]
 mod thread_cache;
 
 #[cfg(feature = "gc")]
