@@ -11,7 +11,9 @@
 //!
 //! What is registered: the heap lock of every allocator in static storage (a `static`, found with
 //! `dladdr`), before that lock is first taken — `PoolAlloc`'s locked paths and the thread caches' first
-//! slow path note it, so a lock is never held by anyone before it is registered. An allocator elsewhere
+//! slow path note it, so a lock is never held by anyone before it is registered; an allocator in static
+//! storage is taken to stay there (moving one out, e.g. from a `static Mutex<Option<PoolAlloc>>`, and
+//! forking afterwards is unsupported). An allocator elsewhere
 //! (a local, a `Box`) can move or be dropped, so it is not registered; [`register_static`] takes one that
 //! is `&'static` all the same (a leaked one). The thread caches register their shared locks (one set
 //! per process) as [`SharedLocks`] hooks, so this module imports nothing above the heap.
