@@ -12,18 +12,13 @@ use crate::size_class::pool_class_of;
 use crate::source::RegionError;
 use crate::stats::Stats;
 use crate::sync::Lock;
-#[cfg(all(feature = "std", not(loom)))]
+#[cfg(feature = "std")]
 use crate::thread_cache;
 
-#[cfg(all(
-    feature = "std",
-    feature = "os",
-    unix,
-    not(loom),
-    not(feature = "critical-section")
-))]
-mod fork;
+mod locked;
 mod usage;
+
+pub use locked::LockedHeap;
 
 /// The pool allocator, usable as `#[global_allocator]`.
 ///
@@ -36,7 +31,8 @@ mod usage;
 /// static ALLOC: PoolAlloc = PoolAlloc::new();
 ///
 /// let v: Vec<u32> = (0..100).collect();
-/// assert_eq!(ALLOC.stats().classes[24].blocks_in_use, 1); // 400 bytes → the 400-byte class (64-bit)
+/// // 400 bytes → the 400-byte class (64-bit); blocks a thread cache holds count as in use too.
+/// assert!(ALLOC.stats().classes[24].blocks_in_use >= 1);
 /// # drop(v);
 /// ```
 ///
@@ -53,12 +49,27 @@ mod usage;
 /// unsafe { ALLOC.add_region(&raw mut HEAP as *mut u8, 16 * 1024) };
 /// ```
 ///
-/// With feature `std`, [`with_thread_cache`](PoolAlloc::with_thread_cache) puts per-thread caches in
-/// front of the lock: the fast path for a `#[global_allocator]` (see the `thread_cache` module).
+/// With feature `std`, every constructor but the `*_locked` ones puts per-thread caches in front of the
+/// lock: the fast path for a `#[global_allocator]`. At most one caching allocator per process uses the
+/// caches at a time: the first one to allocate (until it is dropped); any other runs on its lock, like a
+/// `*_locked` one. Blocks cached by threads, by the central transfer cache (up to 8 MiB) or left by
+/// exited threads count as in use in [`stats`](PoolAlloc::stats) until
+/// [`flush_thread_cache`](PoolAlloc::flush_thread_cache) (or [`trim`](PoolAlloc::trim)) takes them back.
+///
+/// ```
+/// use poolgc::PoolAlloc;
+///
+/// #[global_allocator]
+/// static ALLOC: PoolAlloc = PoolAlloc::new();
+///
+/// let v: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+/// drop(v);
+/// ALLOC.flush_thread_cache(); // this thread's cached blocks back to the heap, for exact stats
+/// ```
 pub struct PoolAlloc {
     /// Declared (so dropped) before `heap`: a dropped allocator unregisters from the thread caches before
     /// its arenas are unmapped, so a thread exiting meanwhile never walks blocks of unmapped memory.
-    #[cfg(all(feature = "std", not(loom)))]
+    #[cfg(feature = "std")]
     cache: thread_cache::Owner,
     /// On cache lines of its own: the lock word and the heap's fields change whenever any thread takes
     /// the lock, and must not evict the read-mostly fields (the cache token, `pool_max`) that every
@@ -85,11 +96,13 @@ impl<T> core::ops::Deref for CacheAligned<T> {
 
 impl PoolAlloc {
     // Under `cfg(loom)` the lock is built from loom's atomics, whose constructors are not `const`, so the
-    // four constructors below exist twice: `const` normally, plain `fn` under loom (same bodies). A loom
-    // model builds its `PoolAlloc` values at run time inside `loom::model`, so nothing is lost there.
+    // constructors below exist twice: `const` normally, plain `fn` under loom (same bodies). A loom model
+    // builds its `PoolAlloc` values at run time inside `loom::model`, so nothing is lost there.
 
     /// An allocator with CPython's geometry ([`Config::HOSTED`]) that grows from the OS on demand
-    /// (feature `os`; without it, only regions handed over serve).
+    /// (feature `os`; without it, only regions handed over serve). With feature `std` it has per-thread
+    /// caches of small blocks in front of its lock (see [`new_locked`](PoolAlloc::new_locked) for the
+    /// variant without them).
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         Self::with_config(Config::HOSTED)
@@ -97,6 +110,7 @@ impl PoolAlloc {
 
     /// An allocator that never asks the OS: it serves only the regions handed to
     /// [`add_region`](PoolAlloc::add_region). Uses [`Config::SMALL`], which suits heaps from a few KiB up.
+    /// Cached like [`new`](PoolAlloc::new) with feature `std`.
     #[cfg(not(loom))]
     pub const fn empty() -> Self {
         Self::empty_with_config(Config::SMALL)
@@ -105,72 +119,74 @@ impl PoolAlloc {
     /// Like [`new`](PoolAlloc::new), with another geometry.
     #[cfg(not(loom))]
     pub const fn with_config(config: Config) -> Self {
-        PoolAlloc {
-            heap: CacheAligned(Lock::new(Heap::new(config))),
-            #[cfg(all(feature = "std", not(loom)))]
-            cache: thread_cache::Owner::new(false),
-            pool_max: crate::heap::pool_max(config),
-            pool_mask: config.pool_size() - 1,
-        }
+        Self::build(Heap::new(config), config, true)
     }
 
     /// Like [`empty`](PoolAlloc::empty), with another geometry.
     #[cfg(not(loom))]
     pub const fn empty_with_config(config: Config) -> Self {
+        Self::build(Heap::empty(config), config, true)
+    }
+
+    /// Like [`new`](PoolAlloc::new), without thread caches: every call takes the lock, and
+    /// [`stats`](PoolAlloc::stats) is exact at every moment (no block sits in a cache). Slower when several
+    /// threads allocate; meant for allocators that are not the process's main one, and for tests that
+    /// check exact figures.
+    ///
+    /// ```
+    /// use poolgc::PoolAlloc;
+    /// use std::alloc::{GlobalAlloc, Layout};
+    ///
+    /// let a = PoolAlloc::new_locked();
+    /// let l = Layout::new::<[u64; 4]>();
+    /// unsafe { a.dealloc(a.alloc(l), l) };
+    /// assert_eq!(a.stats().bytes_in_use, 0); // exact: no cache holds the block
+    /// ```
+    #[cfg(not(loom))]
+    pub const fn new_locked() -> Self {
+        Self::with_config_locked(Config::HOSTED)
+    }
+
+    /// Like [`empty`](PoolAlloc::empty), without thread caches (see [`new_locked`](PoolAlloc::new_locked)).
+    #[cfg(not(loom))]
+    pub const fn empty_locked() -> Self {
+        Self::empty_with_config_locked(Config::SMALL)
+    }
+
+    /// Like [`with_config`](PoolAlloc::with_config), without thread caches (see
+    /// [`new_locked`](PoolAlloc::new_locked)).
+    #[cfg(not(loom))]
+    pub const fn with_config_locked(config: Config) -> Self {
+        Self::build(Heap::new(config), config, false)
+    }
+
+    /// Like [`empty_with_config`](PoolAlloc::empty_with_config), without thread caches (see
+    /// [`new_locked`](PoolAlloc::new_locked)).
+    #[cfg(not(loom))]
+    pub const fn empty_with_config_locked(config: Config) -> Self {
+        Self::build(Heap::empty(config), config, false)
+    }
+
+    /// The one constructor: whether the thread caches serve this allocator is fixed here, for its whole
+    /// life (without feature `std` there are none).
+    #[cfg(not(loom))]
+    #[cfg_attr(not(feature = "std"), allow(unused_variables))]
+    const fn build(heap: Heap, config: Config, cached: bool) -> Self {
         PoolAlloc {
-            heap: CacheAligned(Lock::new(Heap::empty(config))),
-            #[cfg(all(feature = "std", not(loom)))]
-            cache: thread_cache::Owner::new(false),
+            heap: CacheAligned(Lock::new(heap)),
+            #[cfg(feature = "std")]
+            cache: thread_cache::Owner::new(cached),
             pool_max: crate::heap::pool_max(config),
             pool_mask: config.pool_size() - 1,
         }
     }
 
-    /// This allocator with per-thread caches of small blocks in front of its lock (feature `std`;
-    /// without it, or under loom, this returns the allocator unchanged). Meant for the
-    /// `#[global_allocator]`:
-    ///
-    /// ```
-    /// use poolgc::PoolAlloc;
-    ///
-    /// #[global_allocator]
-    /// static ALLOC: PoolAlloc = PoolAlloc::new().with_thread_cache();
-    ///
-    /// let v: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
-    /// drop(v);
-    /// ALLOC.flush_thread_cache(); // this thread's cached blocks back to the heap, for exact stats
-    /// ```
-    ///
-    /// At most one caching allocator per process uses the caches at a time: the first one to allocate
-    /// (until it is dropped). Any other runs on its lock, like an allocator built without them. Blocks
-    /// cached by threads, by the central transfer cache (up to 8 MiB) or left by exited threads count as
-    /// in use in [`stats`](PoolAlloc::stats) until [`flush_thread_cache`](PoolAlloc::flush_thread_cache)
-    /// (or [`trim`](PoolAlloc::trim)) takes them back; see the `thread_cache` module for the whole
-    /// contract. On an allocator that already has caches, this returns it unchanged.
-    #[cfg(all(feature = "std", not(loom)))]
-    #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
-    pub const fn with_thread_cache(self) -> Self {
-        if self.cache.enabled() {
-            return self;
-        }
-        let me = core::mem::ManuallyDrop::new(self);
-        let p = (&raw const me).cast::<PoolAlloc>();
-        // SAFETY: `ManuallyDrop` is transparent, and `me` is never used or dropped again, so the heap is
-        // moved out exactly once (the old cache owner, disabled and so never claimed, is simply
-        // forgotten).
-        let heap = unsafe { ptr::read(&raw const (*p).heap) };
-        PoolAlloc {
-            heap,
-            cache: thread_cache::Owner::new(true),
-            // SAFETY: as above (a plain `usize`).
-            pool_max: unsafe { (*p).pool_max },
-            // SAFETY: as above (a plain `usize`).
-            pool_mask: unsafe { (*p).pool_mask },
-        }
-    }
-
-    /// Without feature `std` (or under loom) there are no thread caches: the allocator, unchanged.
-    #[cfg(not(all(feature = "std", not(loom))))]
+    /// Returns the allocator unchanged: thread caches are decided by the constructor (on by default with
+    /// feature `std`; the `*_locked` constructors have none), never switched on an allocator.
+    #[deprecated(
+        note = "thread caches are on by default with feature `std`; `new_locked()` and the other \
+                `*_locked` constructors build an allocator without them"
+    )]
     pub const fn with_thread_cache(self) -> Self {
         self
     }
@@ -178,13 +194,22 @@ impl PoolAlloc {
     /// Gives the calling thread's cached blocks, the central transfer cache and the blocks left by threads
     /// that have exited back to the heap. A no-op for an allocator without thread caches.
     pub fn flush_thread_cache(&self) {
-        #[cfg(all(feature = "std", not(loom)))]
-        thread_cache::flush(&self.cache, &self.heap);
+        #[cfg(feature = "std")]
+        thread_cache::flush(&self.cache, self.heap());
+    }
+
+    /// The heap lock, for every path that takes it.
+    #[inline(always)]
+    fn heap(&self) -> &Lock<Heap> {
+        // Before the lock is first taken, shown to the fork handlers (see `crate::fork`).
+        #[cfg(feature = "std")]
+        self.cache.note_fork(&self.heap);
+        &self.heap
     }
 
     /// Whether this allocator's pool blocks go through thread caches.
     #[inline(always)]
-    #[cfg(all(feature = "std", not(loom)))]
+    #[cfg(feature = "std")]
     fn cached(&self) -> bool {
         self.cache.enabled()
     }
@@ -199,13 +224,13 @@ impl PoolAlloc {
     /// The locked path of `alloc` (the only one for an allocator without thread caches). Out of line
     /// where thread caches exist, so that `alloc` stays small enough to be inlined into the `__rust_alloc`
     /// shim, with no stack frame on the fast path.
-    #[cfg_attr(all(feature = "std", not(loom)), inline(never))]
-    #[cfg_attr(not(all(feature = "std", not(loom))), inline)]
+    #[cfg_attr(feature = "std", inline(never))]
+    #[cfg_attr(not(feature = "std"), inline)]
     fn alloc_locked(&self, layout: Layout) -> *mut u8 {
         let p = match self.pool_class(layout) {
             // SAFETY: the class comes from `pool_class`, with the heap's own `pool_max`.
-            Some(class) => unsafe { self.heap.lock().alloc_class(class) },
-            None => self.heap.lock().alloc_large_block(layout),
+            Some(class) => unsafe { self.heap().lock().alloc_class(class) },
+            None => self.heap().lock().alloc_large_block(layout),
         };
         p.map_or(ptr::null_mut(), NonNull::as_ptr)
     }
@@ -214,20 +239,20 @@ impl PoolAlloc {
     ///
     /// # Safety
     /// As for `GlobalAlloc::dealloc`.
-    #[cfg_attr(all(feature = "std", not(loom)), inline(never))]
-    #[cfg_attr(not(all(feature = "std", not(loom))), inline)]
+    #[cfg_attr(feature = "std", inline(never))]
+    #[cfg_attr(not(feature = "std"), inline)]
     unsafe fn dealloc_locked(&self, ptr: *mut u8, layout: Layout) {
         if self.pool_class(layout).is_some() {
             crate::pool::prefetch(ptr.addr());
             crate::pool::prefetch(ptr.addr() & !self.pool_mask);
             // SAFETY: GlobalAlloc's contract: `ptr` is a live block of ours, and a pooled layout means it
             // lives in one of the heap's pools.
-            unsafe { self.heap.lock().dealloc_small(ptr) }
+            unsafe { self.heap().lock().dealloc_small(ptr) }
         } else {
             // SAFETY: GlobalAlloc's contract: `ptr` came from this allocator with `layout` (hence non-null),
             // and the layout is a large one.
             unsafe {
-                self.heap
+                self.heap()
                     .lock()
                     .dealloc_large(NonNull::new_unchecked(ptr), layout)
             }
@@ -235,10 +260,10 @@ impl PoolAlloc {
     }
 
     /// The locked path of `alloc_zeroed`, out of line where thread caches exist (see `alloc_locked`).
-    #[cfg_attr(all(feature = "std", not(loom)), inline(never))]
-    #[cfg_attr(not(all(feature = "std", not(loom))), inline)]
+    #[cfg_attr(feature = "std", inline(never))]
+    #[cfg_attr(not(feature = "std"), inline)]
     fn alloc_zeroed_locked(&self, layout: Layout) -> *mut u8 {
-        self.heap
+        self.heap()
             .lock()
             .allocate_zeroed(layout)
             .map_or(ptr::null_mut(), NonNull::as_ptr)
@@ -250,26 +275,28 @@ impl PoolAlloc {
     ///
     /// # Safety
     /// As for `GlobalAlloc::realloc`.
-    #[cfg_attr(all(feature = "std", not(loom)), inline(never))]
-    #[cfg_attr(not(all(feature = "std", not(loom))), inline)]
+    #[cfg_attr(feature = "std", inline(never))]
+    #[cfg_attr(not(feature = "std"), inline)]
     unsafe fn realloc_locked(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: GlobalAlloc's contract: `ptr` is live with `layout` (hence non-null), and `new_size` is
         // a valid size for it.
         unsafe {
-            self.heap
+            self.heap()
                 .lock()
                 .reallocate(NonNull::new_unchecked(ptr), layout, new_size)
         }
         .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
-    /// `realloc` of a caching allocator. Small blocks stay in place only within their class, so that a
-    /// small block's layout always names its class (the caches file a freed block by its layout).
+    /// `realloc`, with or without thread caches. The rule that keeps a small block's layout naming its
+    /// class (the caches file a freed block by its layout's class, and hand it out for any layout of that
+    /// class): a pool block stays in place only when the new layout maps to the same class, whose blocks
+    /// are aligned for it (same alignment); across classes it moves.
     ///
     /// # Safety
     /// As for `GlobalAlloc::realloc`.
-    #[cfg(all(feature = "std", not(loom)))]
-    unsafe fn realloc_cached(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+    #[inline]
+    unsafe fn realloc_any(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let align = layout.align();
         // SAFETY: the caller guarantees `new_size` is a valid size for `align`.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, align) };
@@ -280,7 +307,7 @@ impl PoolAlloc {
             return core::ptr::with_exposed_provenance_mut(ptr.addr());
         }
         if old_class.is_none() && new_class.is_none() {
-            // SAFETY: GlobalAlloc's contract; both large: the heap never keeps a pool block in place.
+            // SAFETY: GlobalAlloc's contract; both large: the heap keeps large blocks on the large path.
             return unsafe { self.realloc_locked(ptr, layout, new_size) };
         }
         // SAFETY: GlobalAlloc's contract for `alloc`, `dealloc`; both blocks are live and distinct.
@@ -311,21 +338,46 @@ impl PoolAlloc {
     /// [`PoolAlloc::with_config`] (not `const` under `cfg(loom)`).
     #[cfg(loom)]
     pub fn with_config(config: Config) -> Self {
-        PoolAlloc {
-            heap: CacheAligned(Lock::new(Heap::new(config))),
-            pool_max: crate::heap::pool_max(config),
-            pool_mask: config.pool_size() - 1,
-        }
+        Self::build(Heap::new(config), config, true)
     }
 
     /// [`PoolAlloc::empty_with_config`] (not `const` under `cfg(loom)`).
     #[cfg(loom)]
     pub fn empty_with_config(config: Config) -> Self {
+        Self::build(Heap::empty(config), config, true)
+    }
+
+    /// [`PoolAlloc::with_config_locked`] (not `const` under `cfg(loom)`).
+    #[cfg(loom)]
+    pub fn with_config_locked(config: Config) -> Self {
+        Self::build(Heap::new(config), config, false)
+    }
+
+    /// [`PoolAlloc::empty_with_config_locked`] (not `const` under `cfg(loom)`).
+    #[cfg(loom)]
+    pub fn empty_with_config_locked(config: Config) -> Self {
+        Self::build(Heap::empty(config), config, false)
+    }
+
+    /// [`PoolAlloc::build`] (not `const` under `cfg(loom)`).
+    #[cfg(loom)]
+    #[cfg_attr(not(feature = "std"), allow(unused_variables))]
+    fn build(heap: Heap, config: Config, cached: bool) -> Self {
         PoolAlloc {
-            heap: CacheAligned(Lock::new(Heap::empty(config))),
+            heap: CacheAligned(Lock::new(heap)),
+            #[cfg(feature = "std")]
+            cache: thread_cache::Owner::new(cached),
             pool_max: crate::heap::pool_max(config),
             pool_mask: config.pool_size() - 1,
         }
+    }
+
+    /// Under loom only: runs the calling thread's exit hand-over of its cache (std runs it as a
+    /// thread-local destructor before `join` returns; loom runs those too late for a model).
+    #[cfg(all(loom, feature = "std"))]
+    #[doc(hidden)]
+    pub fn loom_thread_exit() {
+        thread_cache::loom_thread_exit();
     }
 
     /// Hands the memory `[start, start + len)` over to the allocator; several regions may be added.
@@ -351,12 +403,34 @@ impl PoolAlloc {
     /// As for [`add_region`](PoolAlloc::add_region).
     pub unsafe fn try_add_region(&self, start: *mut u8, len: usize) -> Result<(), RegionError> {
         // SAFETY: forwarded contract.
-        unsafe { self.heap.lock().add_region(start, len) }
+        unsafe { self.heap().lock().add_region(start, len) }
+    }
+
+    /// Covers this allocator with poolgc's fork handlers; whether it is covered.
+    ///
+    /// Not needed for an allocator in a `static` (the `#[global_allocator]`, the `Gc` box heap): poolgc
+    /// installs its `pthread_atfork` handlers itself and registers such an allocator on its first use, so
+    /// `fork` while other threads allocate never leaves the child with a lock held (see
+    /// `docs/threads-and-fork.md`). This registers one that lives elsewhere but is never moved or dropped
+    /// (a leaked `Box`). `false` where fork handlers do not apply (feature `critical-section`, no `std`,
+    /// `os` or Unix, Miri) or when eight allocators are registered already.
+    ///
+    /// ```
+    /// use poolgc::PoolAlloc;
+    ///
+    /// let a: &'static PoolAlloc = Box::leak(Box::new(PoolAlloc::new()));
+    /// let covered = a.install_fork_handlers(); // true on Unix with the default features
+    /// ```
+    pub fn install_fork_handlers(&'static self) -> bool {
+        #[cfg(all(feature = "std", not(loom)))]
+        return crate::fork::register_static(&self.heap.0);
+        #[cfg(not(all(feature = "std", not(loom))))]
+        false
     }
 
     /// A consistent snapshot of the allocator's state.
     pub fn stats(&self) -> Stats {
-        self.heap.lock().stats()
+        self.heap().lock().stats()
     }
 
     /// Writes a report shaped like CPython's `sys._debugmallocstats()`.
@@ -370,7 +444,7 @@ impl PoolAlloc {
 
     /// Runs [`Heap::check`] under the lock.
     pub fn check(&self) -> Result<(), HeapError> {
-        self.heap.lock().check()
+        self.heap().lock().check()
     }
 
     /// Gives the spare free arenas and cached OS mappings back to their sources; returns the bytes
@@ -378,15 +452,7 @@ impl PoolAlloc {
     /// [`flush_thread_cache`](PoolAlloc::flush_thread_cache), so that wholly free arenas are seen as such.
     pub fn trim(&self) -> usize {
         self.flush_thread_cache();
-        self.heap.lock().trim()
-    }
-
-    /// Runs `f` with the locked heap.
-    ///
-    /// `f` must not allocate through this allocator (if it is the global one, that means: not at all), or
-    /// it deadlocks.
-    pub fn with_heap<R>(&self, f: impl FnOnce(&mut Heap) -> R) -> R {
-        f(&mut self.heap.lock())
+        self.heap().lock().trim()
     }
 }
 
@@ -410,7 +476,7 @@ impl fmt::Debug for PoolAlloc {
 unsafe impl GlobalAlloc for PoolAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        #[cfg(all(feature = "std", not(loom)))]
+        #[cfg(feature = "std")]
         if self.cached() {
             if let Some(class) = self.pool_class(layout) {
                 // SAFETY: `pool_class` returns a pool class of this heap's geometry for this layout.
@@ -422,7 +488,7 @@ unsafe impl GlobalAlloc for PoolAlloc {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        #[cfg(all(feature = "std", not(loom)))]
+        #[cfg(feature = "std")]
         if self.cached() {
             if let Some(class) = self.pool_class(layout) {
                 // SAFETY: GlobalAlloc's contract: a live block of ours; a caching allocator keeps every
@@ -438,7 +504,7 @@ unsafe impl GlobalAlloc for PoolAlloc {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        #[cfg(all(feature = "std", not(loom)))]
+        #[cfg(feature = "std")]
         if self.cached() && self.pool_class(layout).is_some() {
             // SAFETY: GlobalAlloc's contract.
             let p = unsafe { self.alloc(layout) };
@@ -453,12 +519,7 @@ unsafe impl GlobalAlloc for PoolAlloc {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        #[cfg(all(feature = "std", not(loom)))]
-        if self.cached() {
-            // SAFETY: forwarded contract.
-            return unsafe { self.realloc_cached(ptr, layout, new_size) };
-        }
         // SAFETY: forwarded contract.
-        unsafe { self.realloc_locked(ptr, layout, new_size) }
+        unsafe { self.realloc_any(ptr, layout, new_size) }
     }
 }

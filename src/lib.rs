@@ -16,6 +16,7 @@
 // | `stats` | snapshot types and the CPython-shaped report |
 // | `large` | requests the pools do not serve: region bins, exact-size region blocks, the OS mapping cache |
 // | `Heap` | the `&mut self` core |
+// | `fork` | the registry of locks taken around `fork` (feature `std`), and its `pthread_atfork` handlers |
 // | `thread_cache` | per-thread caches of small blocks (feature `std`): the fast path |
 // | `PoolAlloc` | the locked `GlobalAlloc`, with the thread caches in front when built with them |
 // | `allocator_api` | `Allocator` for `PoolAlloc` (features `allocator-api2`, `nightly`) |
@@ -42,12 +43,14 @@ pub mod stats;
 pub(crate) mod sync;
 
 mod arena;
+#[cfg(all(feature = "std", not(loom)))]
+mod fork;
 mod global;
 mod heap;
 mod large;
 mod pool;
 mod source;
-#[cfg(all(feature = "std", not(loom)))]
+#[cfg(feature = "std")]
 mod thread_cache;
 
 #[cfg(feature = "gc")]
@@ -72,7 +75,7 @@ mod allocator_api;
 struct ReadmeDoctests;
 
 pub use config::Config;
-pub use global::PoolAlloc;
+pub use global::{LockedHeap, PoolAlloc};
 pub use heap::{BlockState, Heap, HeapError};
 pub use source::{os_mapped, OsMapped, RegionError};
 pub use stats::{ClassStats, Stats};

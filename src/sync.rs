@@ -1,4 +1,4 @@
-//! The one place that picks lock types.
+//! The one place that picks lock and atomic types.
 //!
 //! Normally the heap lock is a [`spin`] mutex: it needs no OS and works in a `static` built by a `const fn`.
 //! Under `cfg(loom)` it is a spin lock built on loom's atomics whose wait loop yields to the loom scheduler,
@@ -42,12 +42,12 @@ mod imp {
         }
         /// Takes the lock and keeps it without a guard, until [`Lock::unlock_raw`] (the fork handlers:
         /// taken before `fork`, released after it in both processes).
-        #[cfg(all(feature = "std", feature = "os", unix))]
+        #[cfg(all(feature = "std", feature = "os", unix, not(miri)))]
         pub fn lock_raw(&self) {
             core::mem::forget(self.0.lock());
         }
         /// Like [`Lock::lock_raw`] if the lock is free; `false` if it is held.
-        #[cfg(all(feature = "std", feature = "os", unix))]
+        #[cfg(all(feature = "std", feature = "os", unix, not(miri)))]
         pub fn try_lock_raw(&self) -> bool {
             self.0.try_lock().map(core::mem::forget).is_some()
         }
@@ -55,7 +55,7 @@ mod imp {
         ///
         /// # Safety
         /// This thread took the lock with `lock_raw` or `try_lock_raw` and has not released it since.
-        #[cfg(all(feature = "std", feature = "os", unix))]
+        #[cfg(all(feature = "std", feature = "os", unix, not(miri)))]
         pub unsafe fn unlock_raw(&self) {
             // SAFETY: the caller holds the lock, and no guard for it exists (`lock_raw` and `try_lock_raw`
             // forget theirs).
@@ -111,6 +111,25 @@ mod imp {
                 lock: self,
                 ptr: ManuallyDrop::new(self.value.get_mut()),
             }
+        }
+        /// Takes the lock and keeps it without a guard (the fork handlers' shared-lock step).
+        #[cfg(all(test, feature = "std"))]
+        pub fn lock_raw(&self) {
+            while self
+                .locked
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                loom::thread::yield_now();
+            }
+        }
+        /// Releases a lock taken by [`Lock::lock_raw`].
+        ///
+        /// # Safety
+        /// This thread took the lock with `lock_raw` and has not released it since.
+        #[cfg(all(test, feature = "std"))]
+        pub unsafe fn unlock_raw(&self) {
+            self.locked.store(false, Ordering::Release);
         }
     }
     impl<T> Deref for LockGuard<'_, T> {
@@ -242,6 +261,13 @@ mod imp {
 }
 
 pub use imp::Lock;
+
+/// The atomics of the shared state that loom models (the thread caches', feature `std`): `core`'s, or
+/// loom's under `cfg(loom)`.
+#[cfg(all(feature = "std", not(loom)))]
+pub(crate) use core::sync::atomic;
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic;
 
 /// The loom lock itself: two threads bump a plain counter under it. loom fails the model if the two
 /// increments are ever unordered (the counter lives in a loom `UnsafeCell`) or a waiter starves.

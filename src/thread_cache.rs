@@ -1,5 +1,5 @@
 //! Per-thread caches of small blocks (feature `std`): the fast path of a [`PoolAlloc`] built with
-//! [`PoolAlloc::with_thread_cache`].
+//! [`PoolAlloc::new`] (every constructor but the `*_locked` ones, with feature `std`).
 //!
 //! # The fast path
 //!
@@ -64,56 +64,26 @@
 //! cache is handed over at its exit.
 //!
 //! [`PoolAlloc`]: crate::PoolAlloc
-//! [`PoolAlloc::with_thread_cache`]: crate::PoolAlloc::with_thread_cache
+//! [`PoolAlloc::new`]: crate::PoolAlloc::new
 //! [`PoolAlloc::flush_thread_cache`]: crate::PoolAlloc::flush_thread_cache
 //! [`PoolAlloc::stats`]: crate::PoolAlloc::stats
 //! [`PoolAlloc::trim`]: crate::PoolAlloc::trim
 
+use crate::sync::atomic::Ordering;
 use core::alloc::Layout;
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::Ordering;
 
 use crate::heap::Heap;
 use crate::size_class::{block_size, NUM_CLASSES, NUM_POOL_CLASSES};
 use crate::sync::Lock;
 
+mod fork_hooks;
 mod owner;
 mod transfer;
 
 pub(crate) use owner::Owner;
 use owner::{take_orphans, CENTRAL, ORPHANS_PENDING};
-
-/// Takes the caches' process-wide locks (the central one, then every class's transfer lock) and keeps
-/// them: a step of the fork handlers (`global/fork.rs`), taken after the heap locks. It may wait: a
-/// thread holding one of these locks runs only this module's code meanwhile, which takes the central
-/// lock before any transfer lock, holds one transfer lock at a time, and never takes a heap lock or
-/// runs user code under them; so it releases them without waiting for anything the handler holds.
-#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
-pub(crate) fn lock_shared_raw() {
-    CENTRAL.lock_raw();
-    transfer::lock_all_raw();
-}
-
-/// Releases what [`lock_shared_raw`] took, in reverse order.
-///
-/// # Safety
-/// This thread took the locks with [`lock_shared_raw`] and has released none since.
-#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
-pub(crate) unsafe fn unlock_shared_raw() {
-    // SAFETY: forwarded contract.
-    unsafe {
-        transfer::unlock_all_raw();
-        CENTRAL.unlock_raw();
-    }
-}
-
-/// In a child after `fork`, once the fork handlers have released the locks: the transfer cache's byte
-/// count made exact again (see `transfer::recount_held`).
-#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
-pub(crate) fn after_fork_in_child() {
-    transfer::recount_held();
-}
 
 /// `ThreadCache::token` of a thread that has not used a cache yet (never an owner's token).
 const NO_OWNER: usize = usize::MAX;
@@ -163,9 +133,15 @@ struct Bin {
     refill: u32,
 }
 
+/// Slow-path events (refills, moved free lists) of a thread between two runs of [`upkeep`] (every other
+/// one under loom, so that a model of a few events reaches it).
+const UPKEEP_EVERY: u32 = if cfg!(loom) { 2 } else { 64 };
+
 /// One thread's cache.
 struct ThreadCache {
     token: usize,
+    /// Slow-path events left before this thread runs [`upkeep`].
+    upkeep_in: u32,
     bins: [Bin; NUM_POOL_CLASSES],
 }
 
@@ -176,43 +152,85 @@ const EMPTY_BIN: Bin = Bin {
     refill: 0,
 };
 
+#[cfg(not(loom))]
 std::thread_local! {
     /// The cache itself: no destructor, so an access is a plain thread-pointer-relative load, valid
     /// until the thread is gone (also while other TLS destructors run).
-    static CACHE: UnsafeCell<ThreadCache> = const {
-        UnsafeCell::new(ThreadCache { token: NO_OWNER, bins: [EMPTY_BIN; NUM_POOL_CLASSES] })
-    };
+    static CACHE: UnsafeCell<ThreadCache> = const { UnsafeCell::new(EMPTY_CACHE) };
     /// Touched when a thread starts caching, so that its destructor runs at thread exit.
     static EXIT: ExitHandler = const { ExitHandler };
 }
 
+const EMPTY_CACHE: ThreadCache = ThreadCache {
+    token: NO_OWNER,
+    upkeep_in: UPKEEP_EVERY,
+    bins: [EMPTY_BIN; NUM_POOL_CLASSES],
+};
+
+/// This thread's cache (valid until the thread is gone).
+#[inline(always)]
+fn cache() -> *mut ThreadCache {
+    #[cfg(not(loom))]
+    return CACHE.with(UnsafeCell::get);
+    #[cfg(loom)]
+    return CACHE.with(UnsafeCell::get);
+}
+
+/// Makes this thread hand its cache over at exit (called once it starts caching).
+#[inline]
+fn arm_exit_hook() {
+    #[cfg(not(loom))]
+    let _ = EXIT.try_with(|_| ());
+}
+
 /// The thread-exit hook.
+#[cfg(not(loom))]
 struct ExitHandler;
 
+#[cfg(not(loom))]
 impl Drop for ExitHandler {
-    /// Thread exit: the blocks go to the orphan list if their allocator is still primary, and the cache
-    /// closes (later allocations of this thread, from other TLS destructors, use the lock).
     fn drop(&mut self) {
-        let _ = CACHE.try_with(|c| {
-            // SAFETY: only this thread touches its cache, and no other reference to it is live here.
-            let c = unsafe { &mut *c.get() };
-            let token = core::mem::replace(&mut c.token, EXITED);
-            // Under the central lock, so that the allocator cannot be dropped (and its arenas unmapped)
-            // while the lists are walked: `Owner::drop` unregisters under this lock first.
-            let mut o = CENTRAL.lock();
-            if o.primary != token {
-                // Blocks of a dropped allocator (or none): forgotten, never touched.
-                c.bins = [EMPTY_BIN; NUM_POOL_CLASSES];
-                return;
-            }
-            let chain = c.take_all();
-            if !chain.is_null() {
-                // SAFETY: `chain` is a well-formed list of blocks we own; its last block gets the old list.
-                unsafe { append(chain, o.orphans) };
-                o.orphans = chain;
-                ORPHANS_PENDING.store(true, Ordering::Relaxed);
-            }
-        });
+        // SAFETY: only this thread touches its cache, and no other reference to it is live here.
+        let _ = CACHE.try_with(|c| on_thread_exit(unsafe { &mut *c.get() }));
+    }
+}
+
+// Under loom the cache has no destructor: loom drops thread-locals after `join` has returned and even
+// after the model's statics are gone, so a model runs the exit hand-over itself, at the end of each
+// thread's closure, where std runs it (`PoolAlloc::loom_thread_exit`).
+#[cfg(loom)]
+loom::thread_local! {
+    static CACHE: UnsafeCell<ThreadCache> = UnsafeCell::new(EMPTY_CACHE);
+}
+
+/// The thread-exit hand-over, run by a loom model at the end of a thread (see above).
+#[cfg(loom)]
+pub(crate) fn loom_thread_exit() {
+    // SAFETY: only this thread touches its cache, and no other reference to it is live here.
+    on_thread_exit(unsafe { &mut *cache() });
+}
+
+/// Thread exit: the blocks go to the orphan list if their allocator is still primary, and the cache
+/// closes (later allocations of this thread, from other TLS destructors, use the lock).
+fn on_thread_exit(c: &mut ThreadCache) {
+    let token = core::mem::replace(&mut c.token, EXITED);
+    if token == NO_OWNER {
+        return;
+    }
+    // Under the central lock, so that the allocator cannot be dropped (and its arenas unmapped) while
+    // the lists are walked: `Owner::drop` unregisters under this lock first.
+    let mut o = CENTRAL.lock();
+    if o.primary != token {
+        // Blocks of a dropped allocator (or none): forgotten, never touched.
+        c.bins = [EMPTY_BIN; NUM_POOL_CLASSES];
+        return;
+    }
+    let chain = c.take_all();
+    if !chain.is_null() {
+        // SAFETY: `chain` is a well-formed list of blocks we own; its last block gets the old list.
+        unsafe { append(chain, o.orphans) };
+        o.orphans = chain;
+        ORPHANS_PENDING.store(true, Ordering::Relaxed);
     }
 }
 
@@ -231,6 +249,17 @@ impl ThreadCache {
             *bin = EMPTY_BIN;
         }
         chain
+    }
+
+    /// Counts a slow-path event; whether this thread runs [`upkeep`] now.
+    #[inline]
+    fn upkeep_due(&mut self) -> bool {
+        self.upkeep_in -= 1;
+        if self.upkeep_in == 0 {
+            self.upkeep_in = UPKEEP_EVERY;
+            return true;
+        }
+        false
     }
 
     /// Makes this cache serve the allocator with token `t` (forgetting blocks of a dropped one).
@@ -275,7 +304,7 @@ pub(crate) unsafe fn alloc(
 ) -> *mut u8 {
     debug_assert!(class < NUM_POOL_CLASSES);
     let token = owner.token.load(Ordering::Relaxed);
-    let c = CACHE.with(UnsafeCell::get);
+    let c = cache();
     // SAFETY: the cache is only touched by this thread, and no other reference to it is live (nothing
     // between here and the end of the function re-enters this module); `class` is in range (contract).
     unsafe {
@@ -296,7 +325,8 @@ pub(crate) unsafe fn alloc(
 #[cold]
 #[inline(never)]
 fn alloc_slow(owner: &Owner, heap: &Lock<Heap>, class: usize, layout: Layout) -> *mut u8 {
-    let cp = CACHE.with(UnsafeCell::get);
+    owner.note_fork(heap);
+    let cp = cache();
     {
         // SAFETY: as in `alloc`; `claim` takes a lock, which never allocates.
         let c = unsafe { &mut *cp };
@@ -315,11 +345,15 @@ fn alloc_slow(owner: &Owner, heap: &Lock<Heap>, class: usize, layout: Layout) ->
             c.adopt_token(t);
             // The exit hook is registered now, with no reference to the cache live and no lock held: if
             // the platform's registration allocates, that allocation finds the cache ready.
-            let _ = EXIT.try_with(|_| ());
+            arm_exit_hook();
         }
     }
     // SAFETY: as in `alloc`; the reference above has ended, and a nested allocation made while
     // registering the exit hook has returned (it may have filled this bin).
+    if unsafe { (*cp).upkeep_due() } {
+        upkeep(heap);
+    }
+    // SAFETY: as above (`upkeep` does not touch the cache).
     let bin = unsafe { &mut (*cp).bins[class] };
     if bin.alloc.is_null() && !bin.free.is_null() {
         // What this thread freed is served next (still hot in its cache); the free list starts over.
@@ -404,7 +438,7 @@ pub(crate) unsafe fn dealloc(
     // `pool::pool_of`). A no-op at run time.
     let block = core::ptr::with_exposed_provenance_mut::<u8>(block.addr());
     let token = owner.token.load(Ordering::Relaxed);
-    let c = CACHE.with(UnsafeCell::get);
+    let c = cache();
     // SAFETY: as in `alloc`; the block is ours now, at least a pointer wide and aligned.
     unsafe {
         if (*c).token == token {
@@ -431,7 +465,8 @@ unsafe fn dealloc_slow(
     class: usize,
     layout: Layout,
 ) {
-    let c = CACHE.with(UnsafeCell::get);
+    owner.note_fork(heap);
+    let c = cache();
     // SAFETY: as in `alloc`.
     let c = unsafe { &mut *c };
     if c.token != owner.token.load(Ordering::Relaxed) {
@@ -441,6 +476,9 @@ unsafe fn dealloc_slow(
                 .deallocate(NonNull::new_unchecked(block), layout)
         };
         return;
+    }
+    if c.upkeep_due() {
+        upkeep(heap);
     }
     let bin = &mut c.bins[class];
     if !bin.free.is_null() {
@@ -479,6 +517,25 @@ fn flush_batch(list: *mut u8, heap: &Lock<Heap>, class: usize) {
         give_back(&mut h, orphans);
         give_back_batches(&mut h, stale);
     }
+}
+
+/// The periodic upkeep of a primary's caching thread (every [`UPKEEP_EVERY`] slow-path events): the
+/// transfer cache's decay clock is read, and the heap runs its spare-arena decay. A thread whose traffic
+/// stays in its cache and the transfer cache never reaches the heap's own decay events otherwise, and
+/// arenas freed through the caches would stay mapped until `trim`.
+#[cold]
+#[inline(never)]
+fn upkeep(heap: &Lock<Heap>) {
+    let stale = transfer::tick();
+    let orphans = take_orphans();
+    let mut h = heap.lock();
+    // SAFETY: the decayed batches and the orphans are free blocks of this heap (the primary's: only its
+    // caches get here) that nobody uses.
+    unsafe {
+        give_back_batches(&mut h, stale);
+        give_back(&mut h, orphans);
+    }
+    h.run_spare_decay();
 }
 
 /// Frees every block of a list into the heap.
@@ -521,7 +578,7 @@ pub(crate) fn flush(owner: &Owner, heap: &Lock<Heap>) {
         return;
     }
     // SAFETY: as in `alloc`.
-    let c = unsafe { &mut *CACHE.with(UnsafeCell::get) };
+    let c = unsafe { &mut *cache() };
     let mine = if c.token == token {
         c.take_all()
     } else {

@@ -6,7 +6,7 @@ use std::alloc::{GlobalAlloc, Layout};
 use std::sync::Mutex;
 
 #[global_allocator]
-static ALLOC: PoolAlloc = PoolAlloc::new().with_thread_cache();
+static ALLOC: PoolAlloc = PoolAlloc::new();
 
 /// The tests of this binary measure the global heap: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -119,7 +119,7 @@ fn every_small_layout_through_the_cache_and_realloc_across_classes() {
 #[test]
 fn a_second_caching_allocator_runs_on_its_lock() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let a = PoolAlloc::new().with_thread_cache();
+    let a = PoolAlloc::new();
     let l = Layout::from_size_align(48, 8).unwrap();
     // SAFETY: freed below with the same layout.
     let ps: Vec<_> = (0..1000).map(|_| unsafe { a.alloc(l) }).collect();
@@ -137,11 +137,11 @@ fn a_second_caching_allocator_runs_on_its_lock() {
 }
 
 #[test]
-fn threads_racing_to_claim_a_fresh_caching_allocator_agree() {
+fn racing_threads_keep_a_second_caching_allocator_on_its_lock() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // `ALLOC` is primary already; a second caching allocator must end up on its lock in every thread,
     // whoever asks first.
-    let a: &'static PoolAlloc = Box::leak(Box::new(PoolAlloc::new().with_thread_cache()));
+    let a: &'static PoolAlloc = Box::leak(Box::new(PoolAlloc::new()));
     let l = Layout::from_size_align(64, 8).unwrap();
     let hs: Vec<_> = (0..4)
         .map(|_| {

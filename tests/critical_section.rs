@@ -9,7 +9,8 @@ use std::process::Command;
 mod common;
 
 fn allocator(len: usize) -> &'static PoolAlloc {
-    let a: &'static PoolAlloc = Box::leak(Box::new(PoolAlloc::empty_with_config(Config::SMALL)));
+    let a: &'static PoolAlloc =
+        Box::leak(Box::new(PoolAlloc::empty_with_config_locked(Config::SMALL)));
     // SAFETY: a fresh leaked allocation, used by nothing else.
     unsafe { a.add_region(common::Region::new(len, 1024).leak(), len) };
     a

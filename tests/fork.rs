@@ -1,9 +1,11 @@
-//! `PoolAlloc::install_fork_handlers`: children forked while other threads allocate must not hang on a
-//! lock that was held at the moment of the fork, and must find a consistent heap. Three threads keep
-//! every lock busy: small and medium blocks freed and taken back in whole batches (the transfer cache's
-//! class locks), large blocks (the heap lock, with system calls under it), and short-lived threads (the
-//! thread caches' central lock, taken when a caching thread exits). Without the handlers, or with the
-//! thread caches' locks left out of them, a child hangs within the first few forks.
+//! Fork-safe with no call: children forked while other threads allocate through the default
+//! `PoolAlloc::new()` must not hang on a lock that was held at the moment of the fork, and must find a
+//! consistent heap. The program never calls anything to get there: poolgc installs its handlers itself.
+//! Threads keep every lock busy: small and medium blocks freed and taken back in whole batches (the
+//! transfer cache's class locks), large blocks (the heap lock, with system calls under it), short-lived
+//! threads (the thread caches' central lock, taken when a caching thread exits) and, with feature `gc`,
+//! `Gc` boxes (the box heap's lock). Without the handlers, or with any of these locks left out of them, a
+//! child hangs within the first few forks; the parent kills a child that has not exited after 20 s.
 #![cfg(all(
     unix,
     feature = "std",
@@ -16,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 #[global_allocator]
-static ALLOC: PoolAlloc = PoolAlloc::new().with_thread_cache();
+static ALLOC: PoolAlloc = PoolAlloc::new();
 
 const FORKS: usize = 100;
 
@@ -61,6 +63,16 @@ fn spawn_threads(stop: &AtomicBool) {
     }
 }
 
+/// Makes and drops `Gc` boxes (and collects their cycles): the box heap's lock.
+#[cfg(feature = "gc")]
+fn churn_gc(stop: &AtomicBool) {
+    while !stop.load(Relaxed) {
+        let v: Vec<poolgc::gc::Gc<[u64; 4]>> =
+            (0..64).map(|i| poolgc::gc::Gc::new([i; 4])).collect();
+        drop(v);
+    }
+}
+
 /// What a child does: a few blocks of every pool class and some large ones, checked, freed, then the
 /// heap checked; exits with 0 if all was well.
 fn child() -> ! {
@@ -72,6 +84,12 @@ fn child() -> ! {
     }
     let intact = v.iter().all(|b| b.iter().all(|&x| x == b.len() as u8));
     drop(v);
+    #[cfg(feature = "gc")]
+    let intact = intact && {
+        let g: Vec<_> = (0..256u64).map(|i| poolgc::gc::Gc::new([i; 4])).collect();
+        g.iter().enumerate().all(|(i, b)| b[3] == i as u64)
+            && poolgc::gc::box_allocator().is_none_or(|a| a.check().is_ok())
+    };
     let ok = intact && ALLOC.check().is_ok();
     // SAFETY: ends the child without running the parent's exit handlers.
     unsafe { libc::_exit(if ok { 0 } else { 1 }) }
@@ -111,11 +129,6 @@ impl Drop for StopOnDrop<'_> {
 
 #[test]
 fn children_forked_while_threads_allocate_do_not_hang() {
-    assert!(ALLOC.install_fork_handlers());
-    assert!(
-        ALLOC.install_fork_handlers(),
-        "registering twice is a no-op"
-    );
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         let stop = &stop;
@@ -123,6 +136,8 @@ fn children_forked_while_threads_allocate_do_not_hang() {
         s.spawn(move || churn_batches(stop, 0x9e37_79b9_7f4a_7c15));
         s.spawn(move || churn_large(stop, 0xd1b5_4a32_d192_ed03));
         s.spawn(move || spawn_threads(stop));
+        #[cfg(feature = "gc")]
+        s.spawn(move || churn_gc(stop));
         for i in 0..FORKS {
             // SAFETY: the child only allocates, frees and exits (`child`).
             let pid = unsafe { libc::fork() };

@@ -10,7 +10,7 @@ use poolgc::{Config, PoolAlloc, RegionError};
 /// An allocator over a fresh region; keep the region alive (`let (a, _r) = ...`) while it is used.
 fn static_alloc(len: usize, config: Config) -> (PoolAlloc, Region) {
     let r = Region::new(len, 4096);
-    let a = PoolAlloc::empty_with_config(config);
+    let a = PoolAlloc::empty_with_config_locked(config);
     // SAFETY: a fresh allocation, used by nothing else, outliving the allocator's use.
     unsafe { a.add_region(r.ptr(), len) };
     (a, r)
@@ -132,7 +132,7 @@ fn exhaustion_gives_null_never_panics_and_recovers() {
 #[test]
 fn try_add_region_reports_errors() {
     let region = Region::new(4096, 64);
-    let a = PoolAlloc::empty();
+    let a = PoolAlloc::empty_locked();
     assert!(
         alloc(&a, Layout::new::<u64>()).is_none(),
         "an empty allocator has nothing to give"
@@ -202,7 +202,7 @@ mod hosted {
 
     #[test]
     fn grows_from_the_os_and_gives_arenas_back() {
-        let a = PoolAlloc::new();
+        let a = PoolAlloc::new_locked();
         a.with_heap(|h| h.set_spare_decay_ms(0));
         let l = Layout::from_size_align(64, 8).unwrap();
         let v: Vec<_> = (0..100_000).map(|_| alloc(&a, l).unwrap()).collect();
@@ -223,7 +223,7 @@ mod hosted {
 
     #[test]
     fn decay_releases_spares_between_arenas_still_in_use() {
-        let a = PoolAlloc::new();
+        let a = PoolAlloc::new_locked();
         a.with_heap(|h| h.set_spare_decay_ms(0));
         let l = Layout::from_size_align(64, 8).unwrap();
         // ~12 arenas of 64-byte blocks, carved in address order arena after arena.
@@ -273,7 +273,7 @@ mod hosted {
 
     #[test]
     fn spare_arenas_are_reused_decay_and_are_trimmed() {
-        let a = PoolAlloc::new();
+        let a = PoolAlloc::new_locked();
         assert_eq!(a.with_heap(|h| h.spare_decay_ms()), 1000, "the default");
         // Never decay while the rounds run, so that nothing depends on how fast this machine is.
         a.with_heap(|h| h.set_spare_decay_ms(u32::MAX));
@@ -352,7 +352,7 @@ mod hosted {
 
     #[test]
     fn spares_decay_despite_steady_reuse_of_a_few() {
-        let a = PoolAlloc::new();
+        let a = PoolAlloc::new_locked();
         a.with_heap(|h| h.set_spare_decay_ms(u32::MAX));
         let l = Layout::from_size_align(64, 8).unwrap();
         // ~25 MB of 64-byte blocks (about 26 arenas), all spare once freed.
@@ -383,7 +383,7 @@ mod hosted {
 
     #[test]
     fn large_blocks_are_mapped_and_remapped() {
-        let a = PoolAlloc::new();
+        let a = PoolAlloc::new_locked();
         let l = Layout::from_size_align(100_000, 8).unwrap();
         let p = unsafe { a.alloc_zeroed(l) };
         assert!(unsafe { core::slice::from_raw_parts(p, 100_000) }
@@ -412,7 +412,7 @@ mod hosted {
 
     #[test]
     fn huge_alignment_from_the_os() {
-        let a = PoolAlloc::new();
+        let a = PoolAlloc::new_locked();
         for align in [4096, 1 << 16, 1 << 21] {
             let l = Layout::from_size_align(10, align).unwrap();
             let p = alloc(&a, l).unwrap();

@@ -7,7 +7,7 @@ use common::{fill_blocks, free_blocks};
 use poolgc::{Config, PoolAlloc};
 use std::time::Duration;
 
-static A: PoolAlloc = PoolAlloc::with_config(Config::MEDIUM).with_thread_cache();
+static A: PoolAlloc = PoolAlloc::with_config(Config::MEDIUM);
 
 /// Blocks per batch of the 48-, 64- and 80-byte classes (about 2 KiB each).
 const BATCH_48: usize = 2048 / 48;

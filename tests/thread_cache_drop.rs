@@ -45,11 +45,11 @@ fn cache_then_drop(a: PoolAlloc) {
 
 #[test]
 fn threads_outliving_their_caching_allocator_exit_cleanly_and_a_new_one_takes_over() {
-    cache_then_drop(PoolAlloc::new().with_thread_cache());
+    cache_then_drop(PoolAlloc::new());
     // The first one is gone: a second caching allocator becomes primary, and is dropped the same way.
-    cache_then_drop(PoolAlloc::new().with_thread_cache());
+    cache_then_drop(PoolAlloc::new());
     // A third one works through the caches and gives everything back.
-    let a = PoolAlloc::new().with_thread_cache();
+    let a = PoolAlloc::new();
     let l = Layout::from_size_align(24, 8).unwrap();
     // SAFETY: freed once below with its layout.
     let p = unsafe { a.alloc(l) };
@@ -59,17 +59,4 @@ fn threads_outliving_their_caching_allocator_exit_cleanly_and_a_new_one_takes_ov
     a.flush_thread_cache();
     assert_eq!(a.stats().bytes_in_use, 0);
     a.check().unwrap();
-}
-
-#[test]
-fn with_thread_cache_twice_keeps_the_cache() {
-    let a = PoolAlloc::new().with_thread_cache().with_thread_cache();
-    let l = Layout::from_size_align(40, 8).unwrap();
-    // SAFETY: freed once below with its layout.
-    let p = unsafe { a.alloc(l) };
-    assert!(!p.is_null());
-    // SAFETY: as above.
-    unsafe { a.dealloc(p, l) };
-    a.flush_thread_cache();
-    assert_eq!(a.stats().bytes_in_use, 0);
 }

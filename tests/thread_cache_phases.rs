@@ -7,7 +7,7 @@ mod common;
 use common::{fill_blocks, free_blocks};
 use poolgc::{Config, PoolAlloc};
 
-static A: PoolAlloc = PoolAlloc::with_config(Config::MEDIUM).with_thread_cache();
+static A: PoolAlloc = PoolAlloc::with_config(Config::MEDIUM);
 
 #[test]
 fn a_new_block_size_reuses_what_the_transfer_cache_held() {

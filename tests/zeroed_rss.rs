@@ -14,7 +14,7 @@ fn rss() -> usize {
 
 #[test]
 fn fresh_os_memory_is_not_zeroed_again() {
-    let a = PoolAlloc::new();
+    let a = PoolAlloc::new_locked();
     // Large: one 64 MiB mapping.
     let big = Layout::from_size_align(64 << 20, 8).unwrap();
     let before = rss();

@@ -1,6 +1,7 @@
 //! cargo-fuzz target with `PoolAlloc` as the fuzz process's own `#[global_allocator]`: everything Rust
 //! allocates here — libFuzzer's Rust side (`libfuzzer-sys`), the input copies, the collections below —
-//! goes through poolgc, growing from the OS. This is how a user fuzzes their own program on poolgc.
+//! goes through poolgc, growing from the OS, through the default `PoolAlloc::new()` (per-thread caches in
+//! front of the heap, as users run it). This is how a user fuzzes their own program on poolgc.
 //!
 //! The input drives std collections (B-tree and hash maps, strings, vectors grown by `realloc` into the
 //! large path and shrunk back), the results are checked against each other, and `A.check()` runs the full

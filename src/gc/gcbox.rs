@@ -188,13 +188,14 @@ fn overflow_abort() -> ! {
 
 /// With `os`, boxes come from a process-wide pool allocator of their own, so `Gc` values live in poolgc
 /// pools even when the program's global allocator is `System` (not under `cfg(loom)`, where `PoolAlloc`
-/// cannot be built in a `static`: there boxes come from the global allocator). Under Miri, pools are one page so that
+/// cannot be built in a `static`: there boxes come from the global allocator). Without thread caches: they
+/// serve the process's main allocator. Under Miri, pools are one page so that
 /// every arena is exactly one mapping (Miri cannot unmap part of a mapping).
 #[cfg(all(feature = "os", unix, not(loom)))]
 static GC_HEAP: crate::PoolAlloc = if cfg!(miri) {
-    crate::PoolAlloc::with_config(crate::Config::new(4096, 64 * 1024))
+    crate::PoolAlloc::with_config_locked(crate::Config::new(4096, 64 * 1024))
 } else {
-    crate::PoolAlloc::new()
+    crate::PoolAlloc::new_locked()
 };
 
 /// The allocator `Gc` boxes come from: the dedicated one with feature `os`; otherwise `None`, meaning the

@@ -61,6 +61,15 @@ impl Heap {
         }
     }
 
+    /// Runs the spare arenas' decay as a pool-level event would: for the thread caches, whose traffic can
+    /// bypass the heap for long stretches, so that freed arenas still go back within a period or two.
+    #[cfg_attr(not(all(feature = "std", not(loom))), allow(dead_code))]
+    pub(crate) fn run_spare_decay(&mut self) {
+        if self.arenas.spares > MIN_SPARES {
+            self.decay_spares();
+        }
+    }
+
     /// Gives every spare arena back to its source; returns the bytes released.
     pub(super) fn release_spares(&mut self) -> usize {
         self.spare_decay.stop();

@@ -3,9 +3,10 @@
 //! and holds the blocks of threads that exited (the orphans). See the `thread_cache` module docs.
 
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::transfer;
+use crate::heap::Heap;
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::Lock;
 
 /// `Owner::token` of a caching allocator that has not tried to become primary yet.
@@ -13,6 +14,7 @@ const UNCLAIMED: usize = 0;
 /// `Owner::token` of an allocator without caches, or one that found another one primary: it uses the lock.
 const NOT_PRIMARY: usize = 1;
 /// Tokens handed to primaries start here (0 and 1 are the markers above).
+#[cfg(not(loom))]
 static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(2);
 
 /// The process-wide part, behind [`CENTRAL`]: which token is primary, and blocks left by threads that
@@ -34,26 +36,69 @@ impl Central {
 // SAFETY: the orphans are owned by whoever holds the lock.
 unsafe impl Send for Central {}
 
+#[cfg(not(loom))]
 pub(super) static CENTRAL: Lock<Central> = Lock::new(Central {
     primary: UNCLAIMED,
     orphans: ptr::null_mut(),
 });
 
 /// Hint that `CENTRAL.orphans` is non-empty (checked without the lock on the slow paths).
+#[cfg(not(loom))]
 pub(super) static ORPHANS_PENDING: AtomicBool = AtomicBool::new(false);
+
+// Under loom, the same statics, made afresh for every execution of a model.
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref NEXT_TOKEN: AtomicUsize = AtomicUsize::new(2);
+    pub(super) static ref CENTRAL: Lock<Central> = Lock::new(Central {
+        primary: UNCLAIMED,
+        orphans: ptr::null_mut(),
+    });
+    pub(super) static ref ORPHANS_PENDING: AtomicBool = AtomicBool::new(false);
+}
 
 /// The per-allocator part, a field of `PoolAlloc`.
 pub(crate) struct Owner {
     pub(super) enabled: bool,
     pub(super) token: AtomicUsize,
+    /// The heap lock has been shown to the fork registry (always true where there are no fork handlers).
+    /// Not part of what loom models (no `fork` there).
+    #[cfg(not(loom))]
+    fork_noted: core::sync::atomic::AtomicBool,
 }
 
 impl Owner {
+    #[cfg(not(loom))]
     pub(crate) const fn new(enabled: bool) -> Owner {
         Owner {
             enabled,
             token: AtomicUsize::new(if enabled { UNCLAIMED } else { NOT_PRIMARY }),
+            fork_noted: core::sync::atomic::AtomicBool::new(!crate::fork::SUPPORTED),
         }
+    }
+
+    /// [`Owner::new`] under loom (whose atomics have no `const` constructor).
+    #[cfg(loom)]
+    pub(crate) fn new(enabled: bool) -> Owner {
+        Owner {
+            enabled,
+            token: AtomicUsize::new(if enabled { UNCLAIMED } else { NOT_PRIMARY }),
+        }
+    }
+
+    /// Shows `heap` (this owner's allocator's lock) to the fork registry the first time; every path that
+    /// takes the heap lock calls this first, so the lock is registered before anyone can hold it (see
+    /// `crate::fork`). A relaxed load once noted.
+    #[inline(always)]
+    pub(crate) fn note_fork(&self, heap: &Lock<Heap>) {
+        #[cfg(not(loom))]
+        if !self.fork_noted.load(core::sync::atomic::Ordering::Relaxed) {
+            crate::fork::note_heap(heap);
+            self.fork_noted
+                .store(true, core::sync::atomic::Ordering::Relaxed);
+        }
+        #[cfg(loom)]
+        let _ = heap;
     }
 
     #[inline(always)]
@@ -69,6 +114,8 @@ impl Owner {
             UNCLAIMED => {}
             t => return Some(t),
         }
+        // Before the shared locks are first taken (for this process's first primary).
+        super::fork_hooks::register();
         let mut o = CENTRAL.lock();
         // Another thread may have claimed for this allocator meanwhile: every store of the token happens
         // under this lock, so this read is the final word.
@@ -94,7 +141,7 @@ impl Drop for Owner {
     /// Unregisters a primary allocator: the orphans, the transfer cache and every cache's blocks of it are
     /// forgotten.
     fn drop(&mut self) {
-        let t = *self.token.get_mut();
+        let t = self.token.load(Ordering::Relaxed);
         if t >= 2 {
             let mut o = CENTRAL.lock();
             if o.primary == t {

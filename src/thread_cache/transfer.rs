@@ -18,11 +18,13 @@
 //! [`TRANSFER_BYTES`] worth, and only what stayed unused for a whole period).
 
 use core::ptr;
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::batch;
-use crate::decay::{now_ms, DECAY_MS};
 use crate::size_class::{block_size, NUM_POOL_CLASSES};
+#[cfg(not(loom))]
+use crate::decay::now_ms;
+use crate::decay::DECAY_MS;
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::Lock;
 
 /// Most bytes the transfer cache holds in batches, all classes together; a flush beyond it goes to the
@@ -31,8 +33,9 @@ use crate::sync::Lock;
 /// without the heap.
 pub(crate) const TRANSFER_BYTES: usize = 8 << 20;
 
-/// A class's pushes and pops between two looks at the clock.
-const CHECK_EVERY: u32 = 64;
+/// A class's pushes and pops between two looks at the clock (every one under loom, so that a model of a
+/// few events reaches the decay).
+const CHECK_EVERY: u32 = if cfg!(loom) { 1 } else { 64 };
 
 // A batch on a stack links to the next batch through the second word of its first block.
 const _: () = assert!(block_size(0) >= 2 * size_of::<*mut u8>());
@@ -79,22 +82,42 @@ impl Stack {
 #[repr(align(64))]
 struct ClassBatches(Lock<Stack>);
 
-static BATCHES: [ClassBatches; NUM_POOL_CLASSES] = [const {
-    ClassBatches(Lock::new(Stack {
-        top: ptr::null_mut(),
-        len: 0,
-        low: 0,
-        countdown: CHECK_EVERY - 1,
-    }))
-}; NUM_POOL_CLASSES];
+const EMPTY_STACK: Stack = Stack {
+    top: ptr::null_mut(),
+    len: 0,
+    low: 0,
+    countdown: CHECK_EVERY - 1,
+};
+
+#[cfg(not(loom))]
+static BATCHES: [ClassBatches; NUM_POOL_CLASSES] =
+    [const { ClassBatches(Lock::new(EMPTY_STACK)) }; NUM_POOL_CLASSES];
 
 /// Bytes in [`BATCHES`], at most [`TRANSFER_BYTES`] (reserved before a push, released once batches are
 /// off a stack: popped, taken or decayed).
+#[cfg(not(loom))]
 static HELD: AtomicUsize = AtomicUsize::new(0);
 
 /// When the current decay period began ([`now_ms`], truncated to `usize`: compared with wrapping
 /// arithmetic).
+#[cfg(not(loom))]
 static PERIOD_START: AtomicUsize = AtomicUsize::new(0);
+
+// Under loom, the same statics, made afresh for every execution of a model, and a clock that moves by
+// half a period at every look (deterministic, so every schedule sees the same times).
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref BATCHES: [ClassBatches; NUM_POOL_CLASSES] =
+        core::array::from_fn(|_| ClassBatches(Lock::new(EMPTY_STACK)));
+    static ref HELD: AtomicUsize = AtomicUsize::new(0);
+    static ref PERIOD_START: AtomicUsize = AtomicUsize::new(0);
+    static ref CLOCK: AtomicUsize = AtomicUsize::new(0);
+}
+
+#[cfg(loom)]
+fn now_ms() -> u64 {
+    (CLOCK.fetch_add(DECAY_MS as usize / 2, Ordering::Relaxed) + DECAY_MS as usize / 2) as u64
+}
 
 fn batch_bytes(class: usize) -> usize {
     batch(class) as usize * block_size(class)
@@ -152,6 +175,10 @@ pub(super) unsafe fn push(class: usize, list: *mut u8) -> (Result<(), *mut u8>, 
 /// Takes every batch off every stack, as one list of batches (linked as on a stack); null if none.
 pub(super) fn take_all() -> *mut u8 {
     let mut all = ptr::null_mut();
+    // `HELD` covers every batch on a stack (reserved before the push, released after the pop).
+    if is_empty() {
+        return all;
+    }
     for (class, b) in BATCHES.iter().enumerate() {
         let (top, len) = b.0.lock().take();
         if top.is_null() {
@@ -165,10 +192,19 @@ pub(super) fn take_all() -> *mut u8 {
     all
 }
 
-/// Takes every class's lock, in class order, and keeps them (the fork handlers, `global/fork.rs`).
-#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
+/// Takes every class's lock, in class order, and keeps them (the fork handlers, `crate::fork`).
+#[cfg(any(
+    all(test, loom),
+    all(
+        feature = "os",
+        unix,
+        not(feature = "critical-section"),
+        not(miri),
+        not(loom)
+    )
+))]
 pub(super) fn lock_all_raw() {
-    for b in &BATCHES {
+    for b in BATCHES.iter() {
         b.0.lock_raw();
     }
 }
@@ -177,7 +213,16 @@ pub(super) fn lock_all_raw() {
 ///
 /// # Safety
 /// This thread took them with [`lock_all_raw`] and has released none since.
-#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
+#[cfg(any(
+    all(test, loom),
+    all(
+        feature = "os",
+        unix,
+        not(feature = "critical-section"),
+        not(miri),
+        not(loom)
+    )
+))]
 pub(super) unsafe fn unlock_all_raw() {
     for b in BATCHES.iter().rev() {
         // SAFETY: forwarded contract.
@@ -189,7 +234,13 @@ pub(super) unsafe fn unlock_all_raw() {
 /// locks are released, with no other thread in the process): a thread of the parent may have reserved
 /// bytes for a push it never made, or popped a batch whose bytes it had yet to release, and `HELD` would
 /// stay that much too high for good.
-#[cfg(all(feature = "os", unix, not(feature = "critical-section")))]
+#[cfg(all(
+    feature = "os",
+    unix,
+    not(feature = "critical-section"),
+    not(miri),
+    not(loom)
+))]
 pub(super) fn recount_held() {
     let mut held = 0;
     for (class, b) in BATCHES.iter().enumerate() {
@@ -200,10 +251,20 @@ pub(super) fn recount_held() {
 
 /// Forgets every batch (their allocator is gone, or a new one starts).
 pub(super) fn clear() {
-    for b in &BATCHES {
+    // As in `take_all`: no bytes held, no batch on any stack.
+    if is_empty() {
+        return;
+    }
+    for b in BATCHES.iter() {
         b.0.lock().take();
     }
     HELD.store(0, Ordering::Relaxed);
+}
+
+/// Looks at the decay clock now (the thread caches' periodic upkeep, see `thread_cache::upkeep`): the
+/// batches that decayed if a period ended, as [`pop`] returns them.
+pub(super) fn tick() -> *mut u8 {
+    decay_if(true)
 }
 
 /// When `due`, ends the decay period if it has lasted [`DECAY_MS`] (one caller wins the race): takes off
@@ -226,6 +287,10 @@ fn decay_if(due: bool) -> *mut u8 {
         return ptr::null_mut();
     }
     let mut all = ptr::null_mut();
+    // As in `take_all`: with no bytes held there is nothing to decay, and no stack to walk.
+    if is_empty() {
+        return all;
+    }
     for (class, b) in BATCHES.iter().enumerate() {
         let (cut, n) = {
             let mut stack = b.0.lock();

@@ -108,6 +108,8 @@ impl Backend for GlobalBackend {
         self.a.with_heap(|h| t.check_heap(h));
     }
     fn bytes_in_use(&mut self) -> usize {
+        // Blocks in this thread's cache, the transfer cache or orphans count as in use until flushed.
+        self.a.flush_thread_cache();
         self.a.stats().bytes_in_use
     }
     fn owns(&self, p: NonNull<u8>, len: usize) -> bool {

@@ -1,0 +1,302 @@
+//! `fork` without deadlocks, with no call from the program: handlers (`pthread_atfork`) that poolgc
+//! installs itself, on the first use of an allocator that lives in a `static`.
+//!
+//! A thread that calls `fork` while another thread holds one of poolgc's locks leaves the child with that
+//! lock held for good: the child runs only the forking thread, and its first allocation that needs the
+//! lock spins forever. Before `fork`, the forking thread takes every lock (this registry's, each
+//! registered heap lock, then the thread caches' shared ones), so no operation is half done when the
+//! address space is copied; after it, parent and child each release them. Blocks that other threads of
+//! the parent held in their caches stay handed out in the child's copy (those threads do not exist
+//! there): a leak in the child, never a corruption.
+//!
+//! What is registered: the heap lock of every allocator in static storage (a `static`, found with
+//! `dladdr`), before that lock is first taken — `PoolAlloc`'s locked paths and the thread caches' first
+//! slow path note it, so a lock is never held by anyone before it is registered; an allocator in static
+//! storage is taken to stay there (moving one out, e.g. from a `static Mutex<Option<PoolAlloc>>`, and
+//! forking afterwards is unsupported). An allocator elsewhere
+//! (a local, a `Box`) can move or be dropped, so it is not registered; [`register_static`] takes one that
+//! is `&'static` all the same (a leaked one). The thread caches register their shared locks (one set
+//! per process) as [`SharedLocks`] hooks, so this module imports nothing above the heap.
+//!
+//! Order: the registry lock and the heap locks first, only *tried*: code outside the crate may hold one
+//! allocator's heap lock and then allocate through another allocator, so waiting for each lock in turn
+//! while holding the others could deadlock; if any is held, those taken are released and the set tried
+//! again after a `sched_yield`. Then, waiting, the thread caches' shared locks, whose holders never wait
+//! for a heap lock.
+//!
+//! `pthread_atfork` and `dladdr` allocate through the C library's `malloc` if at all, never through the
+//! Rust global allocator, so registering from inside an allocation does not recurse into poolgc.
+
+#![cfg_attr(
+    not(all(
+        feature = "std",
+        feature = "os",
+        unix,
+        not(feature = "critical-section"),
+        not(miri)
+    )),
+    allow(dead_code)
+)]
+
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering::Relaxed};
+
+use crate::heap::Heap;
+use crate::sync::Lock;
+
+/// How many heap locks the handlers can cover.
+const MAX_HEAPS: usize = 8;
+
+/// The registered heap locks (`'static`, so never moved or dropped), in registration order.
+static SLOTS: [AtomicPtr<Lock<Heap>>; MAX_HEAPS] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; MAX_HEAPS];
+/// Taken by registration and by the handlers (first), so the slots the handlers lock before a `fork` are
+/// the slots they unlock after it; every slot is written and read under it.
+static REGISTRY: Lock<()> = Lock::new(());
+
+/// The thread caches' shared locks, as hooks (see [`register_shared`]).
+pub(crate) struct SharedLocks {
+    /// Takes every shared lock and keeps it; may wait (its holders never wait for a heap lock).
+    pub(crate) lock: fn(),
+    /// Releases what `lock` took.
+    ///
+    /// # Safety
+    /// This thread took them with `lock` and has released none since.
+    pub(crate) unlock: unsafe fn(),
+    /// In the child, once unlocked: makes counters kept outside the locks exact again.
+    pub(crate) child: fn(),
+}
+
+static SHARED: AtomicPtr<SharedLocks> = AtomicPtr::new(ptr::null_mut());
+
+/// `pthread_atfork` not called yet (or it failed).
+const NOT_INSTALLED: u8 = 0;
+/// A thread is calling `pthread_atfork`.
+const INSTALLING: u8 = 1;
+/// The handlers are installed.
+const INSTALLED: u8 = 2;
+static STATE: AtomicU8 = AtomicU8::new(NOT_INSTALLED);
+
+/// Whether fork handlers can exist in this build: Unix with the OS source, a spin lock (the
+/// critical-section lock cannot be held across a `fork`), not under Miri (no `pthread_atfork`).
+pub(crate) const SUPPORTED: bool = cfg!(all(
+    feature = "std",
+    feature = "os",
+    unix,
+    not(feature = "critical-section"),
+    not(miri)
+));
+
+/// Registers `heap` with the fork handlers if it lives in static storage (see the module docs). Called
+/// once per allocator, before its lock is first taken. Never allocates through poolgc.
+#[cold]
+#[inline(never)]
+pub(crate) fn note_heap(heap: &Lock<Heap>) {
+    #[cfg(all(
+        feature = "std",
+        feature = "os",
+        unix,
+        not(feature = "critical-section"),
+        not(miri)
+    ))]
+    if in_static_storage(ptr::from_ref(heap).cast()) {
+        // SAFETY: static storage is never moved or freed.
+        let _ = register_static(unsafe { &*ptr::from_ref(heap) });
+    }
+    #[cfg(not(all(
+        feature = "std",
+        feature = "os",
+        unix,
+        not(feature = "critical-section"),
+        not(miri)
+    )))]
+    let _ = heap;
+}
+
+/// Whether `p` lies in a loaded object's segments (its `.data`/`.bss`: a `static`), as `dladdr` says.
+#[cfg(all(
+    feature = "std",
+    feature = "os",
+    unix,
+    not(feature = "critical-section"),
+    not(miri)
+))]
+fn in_static_storage(p: *const libc::c_void) -> bool {
+    // SAFETY: `Dl_info` is plain data; all-zero is a valid value.
+    let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
+    // SAFETY: `dladdr` only reads the loader's tables and writes `info`.
+    unsafe { libc::dladdr(p, &mut info) != 0 }
+}
+
+/// Registers the thread caches' shared locks (once per process; again is a no-op) and installs the
+/// handlers. Called before the shared locks are first taken.
+pub(crate) fn register_shared(hooks: &'static SharedLocks) {
+    if !SUPPORTED || !SHARED.load(Relaxed).is_null() {
+        return;
+    }
+    {
+        let _guard = REGISTRY.lock();
+        SHARED.store(ptr::from_ref(hooks).cast_mut(), Relaxed);
+    }
+    install();
+}
+
+/// Registers a heap lock that is `'static` (again is a no-op) and installs the handlers if they are not
+/// yet. `true` once both are done; `false` where fork handlers are not supported, if the registry is
+/// full, or if `pthread_atfork` failed.
+pub(crate) fn register_static(heap: &'static Lock<Heap>) -> bool {
+    if !SUPPORTED {
+        return false;
+    }
+    let p = ptr::from_ref(heap).cast_mut();
+    {
+        let _guard = REGISTRY.lock();
+        if !SLOTS.iter().any(|s| s.load(Relaxed) == p) {
+            let Some(free) = SLOTS.iter().find(|s| s.load(Relaxed).is_null()) else {
+                return false;
+            };
+            free.store(p, Relaxed);
+        }
+    }
+    install()
+}
+
+/// Installs the handlers if they are not yet; whether they are.
+fn install() -> bool {
+    #[cfg(all(
+        feature = "std",
+        feature = "os",
+        unix,
+        not(feature = "critical-section"),
+        not(miri)
+    ))]
+    loop {
+        match STATE.compare_exchange(NOT_INSTALLED, INSTALLING, Relaxed, Relaxed) {
+            Ok(_) => {
+                // Not under REGISTRY: glibc runs the handlers holding its own atfork lock, which
+                // `pthread_atfork` takes too.
+                // SAFETY: the handlers are `extern "C"` functions that live as long as the process and
+                // never unwind (they only try, take and release spin locks and yield).
+                let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+                let ok = rc == 0;
+                STATE.store(if ok { INSTALLED } else { NOT_INSTALLED }, Relaxed);
+                return ok;
+            }
+            Err(INSTALLED) => return true,
+            // Another thread is installing them (or failed to: then this one tries).
+            Err(_) => std::thread::yield_now(),
+        }
+    }
+    #[cfg(not(all(
+        feature = "std",
+        feature = "os",
+        unix,
+        not(feature = "critical-section"),
+        not(miri)
+    )))]
+    false
+}
+
+#[cfg(all(
+    feature = "std",
+    feature = "os",
+    unix,
+    not(feature = "critical-section"),
+    not(miri)
+))]
+mod handlers {
+    use super::*;
+
+    /// Before `fork`, in the forking thread: takes every lock (see the module docs for the order).
+    pub(super) extern "C" fn prepare() {
+        while !try_lock_registry_and_heaps() {
+            std::thread::yield_now();
+        }
+        // Read under REGISTRY (held from here until `unlock_all`), so `unlock_all` sees the same hooks.
+        if let Some(shared) = shared() {
+            (shared.lock)();
+        }
+    }
+
+    fn shared() -> Option<&'static SharedLocks> {
+        // SAFETY: only ever set to a `&'static SharedLocks`.
+        unsafe { SHARED.load(Relaxed).as_ref() }
+    }
+
+    /// Takes the registry lock and each registered heap lock; on the first one held, releases what it
+    /// took and returns `false`.
+    fn try_lock_registry_and_heaps() -> bool {
+        if !REGISTRY.try_lock_raw() {
+            return false;
+        }
+        for (i, s) in SLOTS.iter().enumerate() {
+            let p = s.load(Relaxed);
+            // SAFETY: registered locks are `'static`.
+            if !p.is_null() && !unsafe { (*p).try_lock_raw() } {
+                // SAFETY: this thread took the registry and the heap locks of the slots below `i`, and
+                // nothing else.
+                unsafe { unlock_registry_and_heaps(i) };
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Releases the heap locks of the slots below `n`, then the registry.
+    ///
+    /// # Safety
+    /// This thread holds exactly those, taken by [`try_lock_registry_and_heaps`] (REGISTRY kept the
+    /// slots unchanged).
+    unsafe fn unlock_registry_and_heaps(n: usize) {
+        // SAFETY: forwarded contract; registered locks are `'static`.
+        unsafe {
+            for s in SLOTS[..n].iter().rev() {
+                let p = s.load(Relaxed);
+                if !p.is_null() {
+                    (*p).unlock_raw();
+                }
+            }
+            REGISTRY.unlock_raw();
+        }
+    }
+
+    /// Releases everything `prepare` took, in reverse order.
+    ///
+    /// # Safety
+    /// `prepare` took the locks in this thread (or, in a child, in the thread this one is the copy of),
+    /// and none was released since.
+    unsafe fn unlock_all() {
+        // SAFETY: forwarded contract (the hooks are the ones `prepare` saw: REGISTRY is still held).
+        unsafe {
+            if let Some(shared) = shared() {
+                (shared.unlock)();
+            }
+            unlock_registry_and_heaps(MAX_HEAPS);
+        }
+    }
+
+    /// After `fork`, in the parent: releases what `prepare` took.
+    pub(super) extern "C" fn parent() {
+        // SAFETY: `prepare` took every lock in this thread just before the fork.
+        unsafe { unlock_all() };
+    }
+
+    /// After `fork`, in the child (whose only thread is the copy of the one that forked): releases what
+    /// `prepare` took, then lets the thread caches make their counters exact again.
+    pub(super) extern "C" fn child() {
+        let shared = shared();
+        // SAFETY: as in `parent`: the child's memory is a copy of the parent's at the fork.
+        unsafe { unlock_all() };
+        if let Some(shared) = shared {
+            (shared.child)();
+        }
+    }
+}
+#[cfg(all(
+    feature = "std",
+    feature = "os",
+    unix,
+    not(feature = "critical-section"),
+    not(miri)
+))]
+use handlers::{child, parent, prepare};
