@@ -9,10 +9,11 @@ use common::Region;
 use core::ptr::NonNull;
 use poolgc::{Config, PoolAlloc, RegionError};
 
-/// An allocator over a fresh region (no OS, no thread caches); keep the region alive while it is used.
+/// An allocator over a fresh region (no OS; locked, so its counts are exact at every moment); keep the
+/// region alive while it is used.
 fn pool(len: usize) -> (PoolAlloc, Region) {
     let r = Region::new(len, 4096);
-    let a = PoolAlloc::empty_with_config(Config::MEDIUM);
+    let a = PoolAlloc::empty_with_config_locked(Config::MEDIUM);
     // SAFETY: a fresh allocation, used by nothing else, outliving the allocator's use.
     unsafe { a.add_region(r.ptr(), len) };
     (a, r)
