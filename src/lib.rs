@@ -52,6 +52,6 @@ struct ReadmeDoctests;
 
 pub use config::Config;
 pub use global::PoolAlloc;
-pub use heap::{BlockState, Heap, HeapError};
+pub use heap::{BlockState, Heap, HeapError, PoolInfo};
 pub use source::RegionError;
 pub use stats::{ClassStats, Stats};

@@ -79,9 +79,16 @@
 //! allocator, which is expected to be a `PoolAlloc`. Allocation failure calls `handle_alloc_error`.
 
 mod analysis;
+#[cfg(feature = "gc-introspect")]
+mod census;
 mod collector;
 mod gcbox;
+mod graph;
+mod introspect;
 mod ptr;
+#[cfg(feature = "gc-introspect")]
+mod registry;
+mod report;
 mod slice;
 mod state;
 mod trace;
@@ -89,8 +96,20 @@ mod weak;
 mod weak_cb;
 mod weak_map;
 
+#[cfg(feature = "gc-introspect")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gc-introspect")))]
+pub use census::{census, get_objects, get_referrers, Census, Growth, TypeCount};
 pub use gcbox::box_allocator;
+#[cfg(feature = "gc-introspect")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gc-introspect")))]
+pub use graph::write_backrefs_dot;
+pub use graph::{short_type_name, write_dot};
+pub use introspect::{
+    garbage, get_debug, get_referents, getsizeof, is_tracked, set_debug, take_garbage, GcAny,
+    GcObject, DEBUG_SAVEALL,
+};
 pub use ptr::{Gc, IMMORTAL_COUNT};
+pub use report::report;
 pub use state::init_single_threaded;
 pub use trace::{Trace, Tracer};
 pub use weak::{finalize, Finalizer, Weak};

@@ -69,10 +69,14 @@ impl<T: Trace> Gc<T> {
                     flags: core::cell::Cell::new(Flags::initial(T::ACYCLIC)),
                     epoch: core::cell::Cell::new(epoch),
                     vtable,
+                    #[cfg(feature = "gc-introspect")]
+                    links: super::registry::Links::new(),
                 },
                 value,
             })
         };
+        #[cfg(feature = "gc-introspect")]
+        super::registry::register(ptr.cast());
         Gc {
             ptr,
             _own: PhantomData,
