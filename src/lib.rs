@@ -23,6 +23,7 @@ pub(crate) mod sync;
 mod arena;
 mod global;
 mod heap;
+mod heap_map;
 mod large;
 mod pool;
 mod source;
