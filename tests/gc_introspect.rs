@@ -10,7 +10,10 @@ use std::cell::RefCell;
 
 #[test]
 fn is_tracked_follows_cpython() {
-    assert!(!gc::is_tracked(&Gc::new(7u64)), "acyclic types are not tracked");
+    assert!(
+        !gc::is_tracked(&Gc::new(7u64)),
+        "acyclic types are not tracked"
+    );
     assert!(!gc::is_tracked(&Gc::new(String::from("s"))));
     let n = node(1);
     assert!(gc::is_tracked(&n));
@@ -48,7 +51,10 @@ fn type_names_and_downcast() {
     assert_eq!(GcAny::from(&s).type_name(), "str");
     let sl: Gc<[u16]> = Gc::from(&[1u16, 2][..]);
     assert_eq!(GcAny::from(&sl).type_name(), "[u16]");
-    assert_eq!(gc::short_type_name("alloc::vec::Vec<gc_introspect::Thing>"), "Vec<Thing>");
+    assert_eq!(
+        gc::short_type_name("alloc::vec::Vec<gc_introspect::Thing>"),
+        "Vec<Thing>"
+    );
     assert_eq!(
         gc::short_type_name("core::cell::RefCell<(u8, [alloc::string::String; 2])>"),
         "RefCell<(u8, [String; 2])>"
@@ -120,7 +126,11 @@ fn saveall_keeps_the_garbage_in_gc_garbage() {
     assert_eq!(ids, [100, 101, 102], "alive and readable");
     let mut dot = String::new();
     gc::write_dot(&saved, &mut dot).unwrap();
-    assert_eq!(dot.matches(" -> ").count(), 3, "the cycle's three edges:\n{dot}");
+    assert_eq!(
+        dot.matches(" -> ").count(),
+        3,
+        "the cycle's three edges:\n{dot}"
+    );
     assert_eq!(dot.matches("label=").count(), 3);
     // Still saved on the next collection: nothing new is found, nothing freed.
     drop(saved);
@@ -149,7 +159,9 @@ fn dropped_object_has_no_referents() {
             if self.1 {
                 if let Some(p) = self.0.borrow().as_ref() {
                     let any = GcAny::from(p);
-                    SEEN.with(|s| *s.borrow_mut() = Some((any.is_dropped(), any.referents().len())));
+                    SEEN.with(|s| {
+                        *s.borrow_mut() = Some((any.is_dropped(), any.referents().len()))
+                    });
                 }
             }
         }
@@ -160,7 +172,10 @@ fn dropped_object_has_no_referents() {
     drop((a, b));
     gc::collect();
     let seen = SEEN.with(|s| *s.borrow());
-    assert!(matches!(seen, Some((true, 0)) | Some((false, 1))), "{seen:?}");
+    assert!(
+        matches!(seen, Some((true, 0)) | Some((false, 1))),
+        "{seen:?}"
+    );
 }
 
 #[cfg(feature = "gc-introspect")]
@@ -174,7 +189,9 @@ mod registry {
     }
 
     fn count_nodes(objs: &[GcAny]) -> usize {
-        objs.iter().filter(|o| o.downcast::<Node>().is_some()).count()
+        objs.iter()
+            .filter(|o| o.downcast::<Node>().is_some())
+            .count()
     }
 
     #[test]
@@ -217,7 +234,9 @@ mod registry {
         assert_eq!(m.count_delta, 5);
         assert_eq!(m.bytes_delta, 5 * gc::getsizeof(&kept[0]) as isize);
         assert_eq!(growth[0].type_name, m.type_name, "largest growth first");
-        assert!(growth.iter().any(|g| g.type_name == "str" && g.count_delta == 1));
+        assert!(growth
+            .iter()
+            .any(|g| g.type_name == "str" && g.count_delta == 1));
         drop((kept, s));
         let shrink = gc::census().growth_since(&after);
         assert!(shrink
