@@ -125,7 +125,7 @@ fn saveall_keeps_the_garbage_in_gc_garbage() {
     ids.sort();
     assert_eq!(ids, [100, 101, 102], "alive and readable");
     let mut dot = String::new();
-    gc::write_dot(&saved, &mut dot).unwrap();
+    gc::write_dot(&saved, None, &mut dot).unwrap();
     assert_eq!(
         dot.matches(" -> ").count(),
         3,
@@ -279,10 +279,15 @@ mod registry {
         let root = chain[0].clone();
         drop(chain);
         let mut dot = String::new();
-        gc::write_backrefs_dot(&target, 2, &mut dot).unwrap();
+        gc::write_backrefs_dot(&target, 2, None, &mut dot).unwrap();
         assert_eq!(dot.matches(" -> ").count(), 2, "two steps back:\n{dot}");
         dot.clear();
-        gc::write_backrefs_dot(&target, 10, &mut dot).unwrap();
+        let id = |o: &GcAny| format!("id \"{}\"", o.downcast::<Node>().unwrap().id);
+        gc::write_backrefs_dot(&target, 10, Some(&id), &mut dot).unwrap();
+        assert!(
+            dot.contains("Node\\nid \\\"0\\\"\\n"),
+            "escaped extra line:\n{dot}"
+        );
         assert_eq!(dot.matches(" -> ").count(), 3, "the whole chain:\n{dot}");
         assert_eq!(dot.matches("label=").count(), 4);
         // The root and the target are held by locals here; the middle ones only by references.

@@ -30,17 +30,40 @@ pub fn short_type_name(name: &str) -> String {
     out
 }
 
-/// Writes one node: short type name, address and size; `fill` colours it.
-fn node(out: &mut dyn Write, h: NonNull<Header>, fill: &str, note: &str) -> fmt::Result {
+/// What the caller adds to each node's label (objgraph's `extra_info`): a line of its own, e.g. a name.
+pub type ExtraInfo<'a> = Option<&'a dyn Fn(&GcAny) -> String>;
+
+/// Writes `s` as DOT string content: quotes and backslashes escaped, newlines as `\n`.
+fn escaped(out: &mut dyn Write, s: &str) -> fmt::Result {
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.write_char('\\')?;
+                out.write_char(c)?;
+            }
+            '\n' => out.write_str("\\n")?,
+            _ => out.write_char(c)?,
+        }
+    }
+    Ok(())
+}
+
+/// Writes one node: short type name, the caller's extra line, address and size; `fill` colours it.
+fn node(
+    out: &mut dyn Write,
+    h: NonNull<Header>,
+    fill: &str,
+    note: &str,
+    extra: ExtraInfo<'_>,
+) -> fmt::Result {
     // SAFETY: callers pass allocated boxes.
     let hr = unsafe { h.as_ref() };
     let name = short_type_name((hr.vtable.type_name)());
     write!(out, "  n{:x} [label=\"", h.as_ptr() as usize)?;
-    for c in name.chars() {
-        if c == '"' || c == '\\' {
-            out.write_char('\\')?;
-        }
-        out.write_char(c)?;
+    escaped(out, &name)?;
+    if let Some(f) = extra {
+        out.write_str("\\n")?;
+        escaped(out, &f(&GcAny::new_counted(h)))?;
     }
     write!(
         out,
@@ -63,7 +86,8 @@ fn header(out: &mut dyn Write, title: &str) -> fmt::Result {
 
 /// Writes a Graphviz DOT graph of `objects` and the references among them (each object's referents
 /// that are in the set). Given the garbage a collection kept with [`DEBUG_SAVEALL`](super::DEBUG_SAVEALL)
-/// ([`garbage()`](super::garbage)), it draws the cycles that collection found.
+/// ([`garbage()`](super::garbage)), it draws the cycles that collection found. `extra_info`, when given,
+/// adds a line of its own to each node's label (as objgraph's `extra_info`).
 ///
 /// ```
 /// use poolgc::gc::{self, Gc, GcAny};
@@ -73,14 +97,14 @@ fn header(out: &mut dyn Write, title: &str) -> fmt::Result {
 /// a.borrow_mut().push(Gc::new("x".to_string()));
 /// let objs = vec![GcAny::from(&a), gc::get_referents(&a).remove(0)];
 /// let mut dot = String::new();
-/// gc::write_dot(&objs, &mut dot).unwrap();
+/// gc::write_dot(&objs, None, &mut dot).unwrap();
 /// assert!(dot.starts_with("digraph") && dot.contains("String") && dot.contains(" -> "));
 /// ```
-pub fn write_dot(objects: &[GcAny], out: &mut dyn Write) -> fmt::Result {
+pub fn write_dot(objects: &[GcAny], extra_info: ExtraInfo<'_>, out: &mut dyn Write) -> fmt::Result {
     header(out, "objects")?;
     let set: Vec<NonNull<Header>> = objects.iter().map(GcAny::header_ptr).collect();
     for &h in &set {
-        node(out, h, "#f4cccc", "")?;
+        node(out, h, "#f4cccc", "", extra_info)?;
     }
     for &h in &set {
         for to in referents_of(h) {
@@ -105,7 +129,8 @@ fn edge(out: &mut dyn Write, from: NonNull<Header>, to: NonNull<Header>) -> fmt:
 /// theirs, and so on up to `max_depth` steps back, with the references between them. An object held
 /// by more handles than the drawn references explain is held from outside the object graph (a local
 /// variable, a static, a thread-local: what CPython calls a root): it is drawn green with the number
-/// of such handles. `obj` itself is drawn orange. Feature `gc-introspect`.
+/// of such handles. `obj` itself is drawn orange. `extra_info` as for [`write_dot`]. Feature
+/// `gc-introspect`.
 ///
 /// ```
 /// use poolgc::gc::{self, Gc};
@@ -116,7 +141,13 @@ fn edge(out: &mut dyn Write, from: NonNull<Header>, to: NonNull<Header>) -> fmt:
 /// let top = Gc::new(RefCell::new(vec![mid.clone()]));
 /// drop(mid);
 /// let mut dot = String::new();
-/// gc::write_backrefs_dot(&leaf, 5, &mut dot).unwrap();
+/// // objgraph's `extra_info`: a line of our own in each node's label.
+/// let len = |o: &gc::GcAny| match o.downcast::<String>() {
+///     Some(s) => format!("{} bytes", s.len()),
+///     None => String::new(),
+/// };
+/// gc::write_backrefs_dot(&leaf, 5, Some(&len), &mut dot).unwrap();
+/// assert!(dot.contains("4 bytes"));
 /// assert_eq!(dot.matches(" -> ").count(), 2); // top -> mid -> leaf
 /// assert!(dot.contains("1 outside")); // `top` (and `leaf`) are held by a local
 /// # drop(top);
@@ -125,6 +156,7 @@ fn edge(out: &mut dyn Write, from: NonNull<Header>, to: NonNull<Header>) -> fmt:
 pub fn write_backrefs_dot(
     obj: &impl super::GcObject,
     max_depth: usize,
+    extra_info: ExtraInfo<'_>,
     out: &mut dyn Write,
 ) -> fmt::Result {
     let target = super::introspect::header_of(obj);
@@ -175,7 +207,7 @@ pub fn write_backrefs_dot(
         } else {
             "#dddddd"
         };
-        node(out, h, fill, &note)?;
+        node(out, h, fill, &note, extra_info)?;
     }
     for &(from, to) in &drawn {
         edge(out, from, to)?;

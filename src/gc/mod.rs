@@ -103,7 +103,7 @@ pub use gcbox::box_allocator;
 #[cfg(feature = "gc-introspect")]
 #[cfg_attr(docsrs, doc(cfg(feature = "gc-introspect")))]
 pub use graph::write_backrefs_dot;
-pub use graph::{short_type_name, write_dot};
+pub use graph::{short_type_name, write_dot, ExtraInfo};
 pub use introspect::{
     garbage, get_debug, get_referents, getsizeof, is_tracked, set_debug, take_garbage, GcAny,
     GcObject, DEBUG_SAVEALL,
