@@ -43,10 +43,17 @@ fn main() {
 
     println!("\n== 2. Many small objects: pools fill up, arenas are taken from the OS ==");
     let before = ALLOC.stats();
-    let strings: Vec<String> = (0..200_000).map(|i| format!("object number {i}")).collect();
+    let mut strings: Vec<String> = (0..200_000).map(|i| format!("object number {i}")).collect();
     let during = ALLOC.stats();
     print_stats("before", &before);
     print_stats("with 200,000 strings", &during);
+    // Free every other string of the oldest 100,000 and some of the next: their pools are left part full.
+    for (i, s) in strings.iter_mut().enumerate().take(150_000) {
+        if i % 2 == 0 || (i > 100_000 && i % 7 != 0) {
+            *s = String::new();
+        }
+    }
+    print_stats("after freeing 105,000", &ALLOC.stats());
     let map = std::env::temp_dir().join("poolgc-heap-map.svg");
     let mut svg = String::new();
     ALLOC.write_heap_svg(&mut svg).unwrap();
