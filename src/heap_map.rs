@@ -100,8 +100,10 @@ impl PoolAlloc {
             }
             start += n;
         }
-        let mut i = 0;
-        for c in (0..NUM_POOL_CLASSES).filter(|&c| classes & (1 << c) != 0) {
+        for (i, c) in (0..NUM_POOL_CLASSES)
+            .filter(|&c| classes & (1 << c) != 0)
+            .enumerate()
+        {
             let x = LEFT + (i % 4) * 110;
             let y = legend_y + (i / 4) * 16;
             writeln!(
@@ -113,7 +115,6 @@ impl PoolAlloc {
                 y + 9,
                 block_size(c)
             )?;
-            i += 1;
         }
         writeln!(out, "</svg>")
     }

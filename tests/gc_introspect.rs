@@ -18,8 +18,11 @@ fn is_tracked_follows_cpython() {
     let n = node(1);
     assert!(gc::is_tracked(&n));
     assert!(GcAny::from(&n).is_tracked());
-    Gc::make_immortal(&n);
-    assert!(!gc::is_tracked(&n), "immortal objects are not tracked");
+    // An immortal box is never freed: Miri's leak check (boxes from its allocator, without `os`) says so.
+    if cfg!(feature = "os") || !cfg!(miri) {
+        Gc::make_immortal(&n);
+        assert!(!gc::is_tracked(&n), "immortal objects are not tracked");
+    }
 }
 
 #[test]
