@@ -34,6 +34,11 @@
 //! callback ([`Gc::downgrade_with`], [`finalize`]), and [`WeakValueMap`], [`WeakKeyMap`] and [`WeakSet`]
 //! forget what died.
 //!
+//! To find memory problems as with Python's `gc` module, objgraph and `sys._debugmallocstats()`:
+//! [`GcAny`] (a handle to an object of any type), [`get_referents`], [`is_tracked`], [`getsizeof`],
+//! [`DEBUG_SAVEALL`] and [`garbage`], the DOT graphs [`write_dot`] and `write_backrefs_dot`, one
+//! [`report`] of everything; with feature `gc-introspect`, `get_objects`, `get_referrers` and `census`.
+//!
 //! # How it works
 //!
 //! * Cloning a `Gc` adds one to the count, dropping subtracts one. At zero, the value is dropped and the

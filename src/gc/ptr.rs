@@ -76,7 +76,10 @@ impl<T: Trace> Gc<T> {
             })
         };
         #[cfg(feature = "gc-introspect")]
-        super::registry::register(ptr.cast());
+        // SAFETY: just initialised; freed only through `free_box`, by this thread (`Gc` is `!Send`).
+        unsafe {
+            super::registry::register(ptr.cast())
+        };
         Gc {
             ptr,
             _own: PhantomData,

@@ -57,10 +57,14 @@ fn with_head<R>(f: impl FnOnce(&Cell<*const Header>) -> R) -> Option<R> {
 }
 
 /// Puts a new box at the head of this thread's list.
-pub(crate) fn register(h: NonNull<Header>) {
+///
+/// # Safety
+/// `h` is an allocated box with an initialised header, on no list yet, that will be freed only through
+/// `free_box` (which unlinks it) and only by this thread.
+pub(crate) unsafe fn register(h: NonNull<Header>) {
     with_head(|head| {
         let old = head.get();
-        // SAFETY: `h` is a new, allocated box; `old`, when not null, is a box on the list (allocated).
+        // SAFETY: `h` is allocated (caller); `old`, when not null, is a box on the list (allocated).
         unsafe {
             h.as_ref().links.next.set(old);
             if let Some(o) = old.as_ref() {

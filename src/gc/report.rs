@@ -10,7 +10,7 @@ use crate::PoolAlloc;
 /// for CPython: `alloc`'s report (usually the `#[global_allocator]`; `None` to leave it out), that of
 /// the `Gc` box heap ([`box_allocator`](super::box_allocator), when boxes have a heap of their own), then
 /// this thread's collector figures ([`stats`](super::stats)) and, with feature `gc-introspect`, the ten
-/// most common types of live objects ([`census`](super::census)).
+/// most common types of live objects (`census`).
 ///
 /// Each allocator's snapshot is taken under its lock and written after, so `out` may allocate.
 ///

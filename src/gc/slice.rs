@@ -181,6 +181,7 @@ fn from_iter_exact<T: Trace>(mut iter: impl Iterator<Item = T>, n: usize) -> Gc<
             partial.written += 1;
         }
         mem::forget(partial);
+        // The box is complete: from here on it is freed only through `free_box`, by this thread.
         #[cfg(feature = "gc-introspect")]
         super::registry::register(NonNull::new_unchecked(h));
         Gc::from_box(NonNull::new_unchecked(fat))
