@@ -1,4 +1,5 @@
-//! A tour of poolgc: `cargo run --release --example tour`.
+//! A tour of poolgc: `cargo run --release --example tour` (add `--features gc-introspect` for all of
+//! section 7).
 //!
 //! This program's own global allocator is poolgc; every `Vec`, `String` and `Box` below comes from its pools.
 
@@ -269,6 +270,10 @@ fn introspection_tour() {
             path.display()
         );
     }
+    #[cfg(not(feature = "gc-introspect"))]
+    println!(
+        "  (the census, gc.get_referrers and the back-reference graph need --features gc-introspect)"
+    );
     drop((app, leaked, names));
 
     gc::set_debug(gc::DEBUG_SAVEALL);
