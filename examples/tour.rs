@@ -1,9 +1,10 @@
-//! A tour of poolgc: `cargo run --release --example tour`.
+//! A tour of poolgc: `cargo run --release --example tour` (add `--features gc-introspect` for all of
+//! section 7).
 //!
 //! This program's own global allocator is poolgc; every `Vec`, `String` and `Box` below comes from its pools.
 
 use poolgc::gc::{self, Gc, Trace, Tracer};
-use poolgc::size_class::{block_size, class_of, effective_size, medium_class_of, SMALL_MAX};
+use poolgc::size_class::{block_size, class_of, effective_size};
 use poolgc::PoolAlloc;
 use std::cell::RefCell;
 
@@ -21,19 +22,18 @@ fn main() {
         let before = ALLOC.stats();
         kept.push(vec![0xAB; size].into_boxed_slice());
         let after = ALLOC.stats();
-        let e = effective_size(size, 1);
-        if after.large_blocks > before.large_blocks {
+        // The smallest class that fits and whose blocks in use grew (a small or a medium class), if any.
+        let grew = (0..after.classes.len()).find(|&i| {
+            block_size(i) >= size
+                && after.classes[i].blocks_in_use > before.classes[i].blocks_in_use
+        });
+        if after.large_blocks > before.large_blocks || grew.is_none() {
             println!(
                 "{size:>8} {:>7} {:>11}  large: an OS mapping of its own",
                 "-", "-"
             );
         } else {
-            // Up to 512 bytes a small class; above, one of the medium classes (four per doubling).
-            let c = if e <= SMALL_MAX {
-                class_of(e)
-            } else {
-                medium_class_of(e)
-            };
+            let c = grew.unwrap_or_else(|| class_of(effective_size(size, 1)));
             println!(
                 "{size:>8} {c:>7} {:>11}  a pool of class {c} ({} blocks of it in use now)",
                 block_size(c),
@@ -44,10 +44,25 @@ fn main() {
 
     println!("\n== 2. Many small objects: pools fill up, arenas are taken from the OS ==");
     let before = ALLOC.stats();
-    let strings: Vec<String> = (0..200_000).map(|i| format!("object number {i}")).collect();
+    let mut strings: Vec<String> = (0..200_000).map(|i| format!("object number {i}")).collect();
     let during = ALLOC.stats();
     print_stats("before", &before);
     print_stats("with 200,000 strings", &during);
+    // Free every other string of the oldest 100,000 and some of the next: their pools are left part full.
+    for (i, s) in strings.iter_mut().enumerate().take(150_000) {
+        if i % 2 == 0 || (i > 100_000 && i % 7 != 0) {
+            *s = String::new();
+        }
+    }
+    print_stats("after freeing 105,000", &ALLOC.stats());
+    let map = std::env::temp_dir().join("poolgc-heap-map.svg");
+    let mut svg = String::new();
+    ALLOC.write_heap_svg(&mut svg).unwrap();
+    std::fs::write(&map, svg).unwrap();
+    println!(
+        "  heap map (a cell per pool, by size class and fill): {}",
+        map.display()
+    );
 
     println!("\n== 3. The report, like CPython's sys._debugmallocstats() ==\n");
     let mut report = String::new();
@@ -76,6 +91,7 @@ fn main() {
 
     gc_tour();
     small_int_tour();
+    introspection_tour();
 }
 
 /// A node of an object graph: its edges are `Gc`s, so it can take part in cycles.
@@ -195,6 +211,112 @@ fn small_int_tour() {
         Gc::strong_count(&a),
         gc::count()
     );
+}
+
+/// The gc module's tools for finding what holds memory: a census and its growth, sizes, what references
+/// what, the garbage a collection found (kept with DEBUG_SAVEALL), and pictures of both.
+fn introspection_tour() {
+    println!("\n== 7. Finding memory problems: gc.get_referrers, objgraph, DEBUG_SAVEALL ==");
+    let node = |name: &str| {
+        Gc::new(Node {
+            name: name.into(),
+            edges: RefCell::new(Vec::new()),
+        })
+    };
+    #[cfg(feature = "gc-introspect")]
+    let before = gc::census();
+    // A cache that was meant to be cleared: app -> cache -> session -> the leaked buffer.
+    let app = node("app");
+    let cache = node("cache");
+    let session = node("session");
+    let leaked = node("leaked buffer");
+    app.edges.borrow_mut().push(cache.clone());
+    cache.edges.borrow_mut().push(session.clone());
+    session.edges.borrow_mut().push(leaked.clone());
+    drop((cache, session));
+    let names: Vec<Gc<String>> = (0..50).map(|i| Gc::new(format!("name {i}"))).collect();
+    println!(
+        "  sys.getsizeof: a Node box is {} B, a Gc<String> box {} B; gc.is_tracked: {} and {}",
+        gc::getsizeof(&app),
+        gc::getsizeof(&names[0]),
+        gc::is_tracked(&app),
+        gc::is_tracked(&names[0])
+    );
+    #[cfg(feature = "gc-introspect")]
+    {
+        println!("  objgraph.show_growth() since the start of this section:");
+        for g in gc::census().growth_since(&before) {
+            println!(
+                "    {:<28} {:>6} {:>+6}",
+                gc::short_type_name(g.type_name),
+                g.count,
+                g.count_delta
+            );
+        }
+        let who = gc::get_referrers(&leaked);
+        println!(
+            "  gc.get_referrers(leaked) = {:?}",
+            who.iter()
+                .map(|o| o.downcast::<Node>().unwrap().name.clone())
+                .collect::<Vec<_>>()
+        );
+        drop(who); // its handles would show as holding `session` from outside
+        let name = |o: &gc::GcAny| {
+            o.downcast::<Node>()
+                .map_or(String::new(), |n| n.name.clone())
+        };
+        let mut dot = String::new();
+        gc::write_backrefs_dot(&leaked, 5, Some(&name), &mut dot).unwrap();
+        let path = std::env::temp_dir().join("poolgc-backrefs.dot");
+        std::fs::write(&path, dot).unwrap();
+        println!(
+            "  what keeps it alive (objgraph.show_backrefs): {}  (dot -Tsvg to draw it)",
+            path.display()
+        );
+    }
+    #[cfg(not(feature = "gc-introspect"))]
+    println!(
+        "  (the census, gc.get_referrers and the back-reference graph need --features gc-introspect)"
+    );
+    drop((app, leaked, names));
+
+    gc::set_debug(gc::DEBUG_SAVEALL);
+    let (x, y, z) = (node("x"), node("y"), node("z"));
+    x.edges.borrow_mut().push(y.clone());
+    y.edges.borrow_mut().push(z.clone());
+    z.edges.borrow_mut().push(x.clone());
+    y.edges.borrow_mut().push(x.clone());
+    drop((x, y, z));
+    let found = gc::collect();
+    let garbage = gc::garbage();
+    println!(
+        "  with gc.DEBUG_SAVEALL, gc::collect() = {found} and nothing is dropped: gc.garbage holds {:?}",
+        garbage
+            .iter()
+            .map(|o| o.downcast::<Node>().unwrap().name.clone())
+            .collect::<Vec<_>>()
+    );
+    let mut dot = String::new();
+    let name = |o: &gc::GcAny| {
+        o.downcast::<Node>()
+            .map_or(String::new(), |n| n.name.clone())
+    };
+    gc::write_dot(&garbage, Some(&name), &mut dot).unwrap();
+    let path = std::env::temp_dir().join("poolgc-garbage.dot");
+    std::fs::write(&path, dot).unwrap();
+    println!("  the cycles it found: {}", path.display());
+    gc::set_debug(0);
+    drop(garbage);
+    drop(gc::take_garbage());
+    println!("  gc.garbage cleared; the next collection frees them:");
+    gc::collect();
+
+    println!(
+        "\n== 8. One report for everything: the allocator, the Gc box heap, the collector ==\n"
+    );
+    let mut report = String::new();
+    gc::report(Some(&ALLOC), &mut report).unwrap();
+    print!("{report}");
 }
 
 fn print_stats(label: &str, s: &poolgc::Stats) {

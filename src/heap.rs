@@ -29,7 +29,9 @@ mod batch;
 mod check;
 mod spares;
 mod stats;
+mod visit;
 pub use check::{BlockState, HeapError};
+pub use visit::PoolInfo;
 
 /// Wholly free arenas a heap growing from the OS keeps however long they stay unused (see
 /// [`Heap::max_spares`]).

@@ -19,6 +19,7 @@
 // | `fork` | the registry of locks taken around `fork` (feature `std`), and its `pthread_atfork` handlers |
 // | `thread_cache` | per-thread caches of small blocks (feature `std`): the fast path |
 // | `PoolAlloc` | the locked `GlobalAlloc`, with the thread caches in front when built with them |
+// | `heap_map` | the SVG heap map of an allocator's pools (`PoolAlloc::write_heap_svg`) |
 // | `allocator_api` | `Allocator` for `PoolAlloc` (features `allocator-api2`, `nightly`) |
 // | `gc` (feature `gc`) | `Gc<T>`: reference counting with Bacon–Rajan cycle collection, on the pools |
 // | `intern` (feature `intern`) | interned strings: one immortal copy of each, from any thread |
@@ -47,6 +48,7 @@ mod arena;
 mod fork;
 mod global;
 mod heap;
+mod heap_map;
 mod large;
 mod pool;
 mod source;
@@ -76,6 +78,6 @@ struct ReadmeDoctests;
 
 pub use config::Config;
 pub use global::{LockedHeap, PoolAlloc};
-pub use heap::{BlockState, Heap, HeapError};
+pub use heap::{BlockState, Heap, HeapError, PoolInfo};
 pub use source::{os_mapped, OsMapped, RegionError};
 pub use stats::{ClassStats, Stats};

@@ -88,6 +88,14 @@ pub struct Stats {
     pub deallocations: u64,
     /// Regions handed over with `add_region`.
     pub regions: usize,
+    /// Bytes of the arenas held (the sum of their sizes): what the report's `Total` adds up to.
+    pub arena_bytes: usize,
+    /// Bytes of pools in use taken by pool headers (and, in an arena's pool 0, the arena header).
+    pub pool_header_bytes: usize,
+    /// Bytes of pools in use between the headers and the first block, lost to block alignment.
+    pub alignment_bytes: usize,
+    /// Bytes at the end of pools in use too few for one more block (CPython's "lost to quantization").
+    pub quantization_bytes: usize,
     /// Pool and arena geometry.
     pub config: Config,
     /// Per-class figures, index = class: the small classes, then the medium ones
@@ -118,6 +126,10 @@ impl Stats {
             allocations: 0,
             deallocations: 0,
             regions: 0,
+            arena_bytes: 0,
+            pool_header_bytes: 0,
+            alignment_bytes: 0,
+            quantization_bytes: 0,
             config,
             classes,
         }
@@ -129,6 +141,33 @@ impl Stats {
             .iter()
             .map(|c| c.blocks_in_use * c.block_size)
             .sum()
+    }
+
+    /// The sum of the report's parts: bytes in allocated and available blocks, unused pools, and bytes
+    /// lost to pool headers, alignment and quantization. It equals [`arena_bytes`](Stats::arena_bytes):
+    /// every byte of every arena is in exactly one part.
+    ///
+    /// ```
+    /// use poolgc::PoolAlloc;
+    ///
+    /// let pool = PoolAlloc::new();
+    /// let p = unsafe { core::alloc::GlobalAlloc::alloc(&pool, core::alloc::Layout::new::<[u8; 40]>()) };
+    /// let s = pool.stats();
+    /// assert_eq!(s.accounted_bytes(), s.arena_bytes);
+    /// # unsafe { core::alloc::GlobalAlloc::dealloc(&pool, p, core::alloc::Layout::new::<[u8; 40]>()) };
+    /// ```
+    pub fn accounted_bytes(&self) -> usize {
+        let avail: usize = self
+            .classes
+            .iter()
+            .map(|c| c.blocks_available * c.block_size)
+            .sum();
+        self.small_bytes_in_use()
+            + avail
+            + self.pools_free * self.config.pool_size()
+            + self.pool_header_bytes
+            + self.alignment_bytes
+            + self.quantization_bytes
     }
 
     /// Writes the report: a per-class table and arena/pool totals, laid out like CPython's
@@ -171,6 +210,7 @@ impl Stats {
             cfg.arena_size()
         )?;
         line(out, label.as_str(), self.arenas * cfg.arena_size())?;
+        line(out, "# bytes in arenas", self.arena_bytes)?;
         writeln!(out)?;
         let in_blocks = self.small_bytes_in_use();
         let avail: usize = self
@@ -179,7 +219,6 @@ impl Stats {
             .map(|c| c.blocks_available * c.block_size)
             .sum();
         let unused = self.pools_free * cfg.pool_size();
-        let overhead = (self.pools_in_use * cfg.pool_size()).saturating_sub(in_blocks + avail);
         line(out, "# bytes in allocated blocks", in_blocks)?;
         line(out, "# bytes in available blocks", avail)?;
         let mut label = Label::default();
@@ -190,8 +229,10 @@ impl Stats {
             cfg.pool_size()
         )?;
         line(out, label.as_str(), unused)?;
-        line(out, "# bytes lost to pool headers", overhead)?;
-        line(out, "Total", in_blocks + avail + unused + overhead)?;
+        line(out, "# bytes lost to pool headers", self.pool_header_bytes)?;
+        line(out, "# bytes lost to alignment", self.alignment_bytes)?;
+        line(out, "# bytes lost to quantization", self.quantization_bytes)?;
+        line(out, "Total", self.accounted_bytes())?;
         writeln!(out)?;
         line(out, "# large blocks in use", self.large_blocks)?;
         line(out, "# bytes in large blocks", self.large_bytes)?;
@@ -216,7 +257,7 @@ impl fmt::Display for Stats {
 }
 
 /// One `label = value` line of the report.
-fn line(out: &mut dyn Write, label: &str, value: usize) -> fmt::Result {
+pub(crate) fn line(out: &mut dyn Write, label: &str, value: usize) -> fmt::Result {
     write!(out, "{label:<35}= ")?;
     Grouped(value).write_padded(out, 20)?;
     writeln!(out)

@@ -267,6 +267,8 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
     analysis.scan();
     let white = analysis.finish();
     let collected = white.len();
+    // With `DEBUG_SAVEALL`, the garbage is kept in `gc::garbage()` instead (nothing is left to drop).
+    let white = super::introspect::save_garbage(white);
     let panic = drop_garbage(s, white);
 
     s.collections.set(s.collections.get() + 1);

@@ -2,6 +2,7 @@
 //! value; and where boxes come from (the crate's pools).
 
 use core::alloc::Layout;
+use core::any::TypeId;
 use core::cell::Cell;
 use core::ptr::{self, NonNull};
 
@@ -54,16 +55,22 @@ pub(crate) struct VTable {
     /// Where the box's allocation starts and its layout, for deallocation (for sized values, the box
     /// itself; for slices, a length prefix comes first: see `slice`).
     pub(crate) alloc_of: unsafe fn(NonNull<Header>) -> (NonNull<u8>, Layout),
+    /// `core::any::type_name` of the value's type, for introspection (`GcAny::type_name`).
+    pub(crate) type_name: fn() -> &'static str,
+    /// `TypeId` of the value's type, for `GcAny::downcast`.
+    pub(crate) type_id: fn() -> TypeId,
 }
 
 impl VTable {
     /// The vtable of `GcBox<T>`, as a `'static` constant.
-    pub(crate) const fn of<T: Trace>() -> &'static VTable {
+    pub(crate) const fn of<T: Trace + 'static>() -> &'static VTable {
         const {
             &VTable {
                 trace: trace_erased::<T>,
                 drop_value: drop_erased::<T>,
                 alloc_of: alloc_of_sized::<T>,
+                type_name: core::any::type_name::<T>,
+                type_id: TypeId::of::<T>,
             }
         }
     }
@@ -93,7 +100,7 @@ unsafe fn drop_erased<T: Trace>(h: NonNull<Header>) {
 
 /// The header in front of every value.
 ///
-/// 24 bytes on 64-bit targets (20 on 32-bit): two counts, the state bits, the birth epoch for `freeze()`,
+/// 24 bytes on 64-bit targets (20 on 32-bit; 16 or 8 more with feature `gc-introspect`): two counts, the state bits, the birth epoch for `freeze()`,
 /// and the vtable. The vtable lets the possible-roots buffer and the traversal stack hold *thin* pointers
 /// (8 bytes per entry, not 16) and lets `Gc<T>` drop and buffer without a `T: Trace` bound.
 #[repr(C)]
@@ -108,6 +115,9 @@ pub(crate) struct Header {
     /// The collector's epoch when the box was made; below the thread's freeze mark means frozen.
     pub(crate) epoch: Cell<u32>,
     pub(crate) vtable: &'static VTable,
+    /// This thread's list of live boxes, for `get_objects` (feature `gc-introspect`: 16 more bytes).
+    #[cfg(feature = "gc-introspect")]
+    pub(crate) links: super::registry::Links,
 }
 
 /// The strong count of an immortal box (CPython 3.12's `sys.getrefcount` of an immortal object on 64-bit
@@ -232,6 +242,11 @@ pub(crate) fn alloc_box(layout: Layout) -> NonNull<u8> {
 /// `h` is the header of a box made by [`alloc_box`] (with the layout its vtable's `alloc_of` reports),
 /// and nothing uses it afterwards.
 pub(crate) unsafe fn free_box(h: NonNull<Header>) {
+    #[cfg(feature = "gc-introspect")]
+    // SAFETY: `h` is allocated (caller), and every box on the list is (each leaves it here).
+    unsafe {
+        super::registry::unlink(h)
+    };
     // SAFETY: the header (and a slice box's length prefix) is readable until we free it.
     let (base, layout) = unsafe { (h.as_ref().vtable.alloc_of)(h) };
     // SAFETY: forwarded contract: `base` is where `alloc_box(layout)` put the box.

@@ -34,6 +34,11 @@
 //! callback ([`Gc::downgrade_with`], [`finalize`]), and [`WeakValueMap`], [`WeakKeyMap`] and [`WeakSet`]
 //! forget what died.
 //!
+//! To find memory problems as with Python's `gc` module, objgraph and `sys._debugmallocstats()`:
+//! [`GcAny`] (a handle to an object of any type), [`get_referents`], [`is_tracked`], [`getsizeof`],
+//! [`DEBUG_SAVEALL`] and [`garbage`], the DOT graphs [`write_dot`] and `write_backrefs_dot`, one
+//! [`report`] of everything; with feature `gc-introspect`, `get_objects`, `get_referrers` and `census`.
+//!
 //! # How it works
 //!
 //! * Cloning a `Gc` adds one to the count, dropping subtracts one. At zero, the value is dropped and the
@@ -79,9 +84,16 @@
 //! allocator, which is expected to be a `PoolAlloc`. Allocation failure calls `handle_alloc_error`.
 
 mod analysis;
+#[cfg(feature = "gc-introspect")]
+mod census;
 mod collector;
 mod gcbox;
+mod graph;
+mod introspect;
 mod ptr;
+#[cfg(feature = "gc-introspect")]
+mod registry;
+mod report;
 mod slice;
 mod state;
 mod trace;
@@ -89,8 +101,20 @@ mod weak;
 mod weak_cb;
 mod weak_map;
 
+#[cfg(feature = "gc-introspect")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gc-introspect")))]
+pub use census::{census, get_objects, get_referrers, Census, Growth, TypeCount};
 pub use gcbox::box_allocator;
+#[cfg(feature = "gc-introspect")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gc-introspect")))]
+pub use graph::write_backrefs_dot;
+pub use graph::{short_type_name, write_dot, ExtraInfo};
+pub use introspect::{
+    garbage, get_debug, get_referents, getsizeof, is_tracked, set_debug, take_garbage, GcAny,
+    GcObject, DEBUG_SAVEALL,
+};
 pub use ptr::{Gc, IMMORTAL_COUNT};
+pub use report::report;
 pub use state::init_single_threaded;
 pub use trace::{Trace, Tracer};
 pub use weak::{finalize, Finalizer, Weak};

@@ -69,9 +69,16 @@ impl<T: Trace> Gc<T> {
                     flags: core::cell::Cell::new(Flags::initial(T::ACYCLIC)),
                     epoch: core::cell::Cell::new(epoch),
                     vtable,
+                    #[cfg(feature = "gc-introspect")]
+                    links: super::registry::Links::new(),
                 },
                 value,
             })
+        };
+        #[cfg(feature = "gc-introspect")]
+        // SAFETY: just initialised; freed only through `free_box`, by this thread (`Gc` is `!Send`).
+        unsafe {
+            super::registry::register(ptr.cast())
         };
         Gc {
             ptr,

@@ -15,6 +15,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::alloc::Layout;
+use core::any::TypeId;
 use core::cell::Cell;
 use core::mem;
 use core::ptr::{self, NonNull};
@@ -75,12 +76,27 @@ unsafe fn prefix_len<T>(h: NonNull<Header>) -> usize {
 
 impl VTable {
     /// The vtable of a slice box of `T`.
-    const fn of_slice<T: Trace>() -> &'static VTable {
+    const fn of_slice<T: Trace + 'static>() -> &'static VTable {
         const {
             &VTable {
                 trace: trace_slice::<T>,
                 drop_value: drop_slice::<T>,
                 alloc_of: alloc_of_slice::<T>,
+                type_name: core::any::type_name::<[T]>,
+                type_id: TypeId::of::<[T]>,
+            }
+        }
+    }
+
+    /// The vtable of a `Gc<str>`: that of a slice box of bytes, named `str`.
+    const fn of_str() -> &'static VTable {
+        const {
+            &VTable {
+                trace: trace_slice::<u8>,
+                drop_value: drop_slice::<u8>,
+                alloc_of: alloc_of_slice::<u8>,
+                type_name: core::any::type_name::<str>,
+                type_id: TypeId::of::<str>,
             }
         }
     }
@@ -129,6 +145,8 @@ fn from_iter_exact<T: Trace>(mut iter: impl Iterator<Item = T>, n: usize) -> Gc<
             flags: Cell::new(Flags::initial(T::ACYCLIC)),
             epoch: Cell::new(epoch),
             vtable: VTable::of_slice::<T>(),
+            #[cfg(feature = "gc-introspect")]
+            links: super::registry::Links::new(),
         });
         let fat = fat::<T>(NonNull::new_unchecked(h));
         let first = ptr::addr_of_mut!((*fat).value).cast::<T>();
@@ -163,6 +181,9 @@ fn from_iter_exact<T: Trace>(mut iter: impl Iterator<Item = T>, n: usize) -> Gc<
             partial.written += 1;
         }
         mem::forget(partial);
+        // The box is complete: from here on it is freed only through `free_box`, by this thread.
+        #[cfg(feature = "gc-introspect")]
+        super::registry::register(NonNull::new_unchecked(h));
         Gc::from_box(NonNull::new_unchecked(fat))
     }
 }
@@ -195,8 +216,12 @@ impl From<&str> for Gc<str> {
         let bytes: Gc<[u8]> = Gc::from(s.as_bytes());
         let p = Gc::into_box(bytes).as_ptr() as *mut GcBox<str>;
         // SAFETY: `GcBox<[u8]>` and `GcBox<str>` have the same layout and metadata; the bytes are the
-        // UTF-8 of `s`; the strong count moves to the new handle.
-        unsafe { Gc::from_box(NonNull::new_unchecked(p)) }
+        // UTF-8 of `s`; the strong count moves to the new handle. The box is new and this is its only
+        // handle, so nothing reads the header while its vtable (same functions, named `str`) is replaced.
+        unsafe {
+            ptr::addr_of_mut!((*p).header.vtable).write(VTable::of_str());
+            Gc::from_box(NonNull::new_unchecked(p))
+        }
     }
 }
 

@@ -77,11 +77,17 @@ pub unsafe trait Trace {
 /// one it is given.
 pub struct Tracer {
     pub(crate) edges: Vec<NonNull<Header>>,
+    /// Also report edges into green (acyclic) boxes: introspection wants every referent, the collector
+    /// none of those.
+    pub(crate) green: bool,
 }
 
 impl Tracer {
     pub(crate) const fn new() -> Tracer {
-        Tracer { edges: Vec::new() }
+        Tracer {
+            edges: Vec::new(),
+            green: false,
+        }
     }
 
     #[inline]
@@ -102,7 +108,7 @@ impl core::fmt::Debug for Tracer {
 unsafe impl<T: ?Sized + Trace + 'static> Trace for Gc<T> {
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
-        if !T::ACYCLIC {
+        if !T::ACYCLIC || tracer.green {
             tracer.edge(Gc::header_ptr(self));
         }
     }

@@ -1,8 +1,8 @@
 //! `Heap::stats()`: the snapshot behind [`Stats`], from the running counters and a walk of every arena.
 
 use super::Heap;
-use crate::arena::ArenaHeader;
-use crate::pool::PoolHeader;
+use crate::arena::{ArenaHeader, ARENA_RESERVED};
+use crate::pool::{first_offset, PoolHeader, POOL_HEADER};
 use crate::stats::Stats;
 
 impl Heap {
@@ -29,13 +29,25 @@ impl Heap {
         s.allocations = c.allocations;
         s.deallocations = c.deallocations;
         s.regions = self.sources.nregions;
-        self.for_each_pool(|_, pool| {
+        let ps = self.config.pool_size();
+        self.for_each_pool(|arena, pool| {
             // SAFETY: `for_each_pool` yields initialised pool headers of live arenas.
             let p = unsafe { &*pool };
             if p.in_use == 0 {
                 return;
             }
             s.pools_in_use += 1;
+            // Pool 0 of an arena also holds the arena header.
+            // SAFETY: `arena` is the live arena of `pool`.
+            let reserved = if unsafe { (*arena).base } == pool.cast() {
+                ARENA_RESERVED
+            } else {
+                POOL_HEADER
+            };
+            let first = first_offset(reserved, p.class as usize);
+            s.pool_header_bytes += reserved;
+            s.alignment_bytes += first - reserved;
+            s.quantization_bytes += ps - first - p.capacity as usize * p.block_size as usize;
             let cs = &mut s.classes[p.class as usize];
             cs.pools += 1;
             cs.blocks_in_use += p.in_use as usize;
@@ -46,6 +58,7 @@ impl Heap {
             // SAFETY: arenas on the all-list are live.
             unsafe {
                 s.pools_free += (*a).nfree as usize;
+                s.arena_bytes += (*a).ntotal as usize * ps;
                 a = (*a).all_next;
             }
         }
