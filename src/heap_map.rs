@@ -39,7 +39,7 @@ impl PoolAlloc {
     /// ```
     /// use poolgc::PoolAlloc;
     ///
-    /// let pool = PoolAlloc::new();
+    /// let pool = PoolAlloc::new_locked();
     /// let layout = core::alloc::Layout::new::<[u8; 100]>();
     /// let p = unsafe { core::alloc::GlobalAlloc::alloc(&pool, layout) };
     /// let mut svg = String::new();

@@ -120,7 +120,7 @@ fn the_report_adds_up_to_the_arenas() {
 #[test]
 fn the_heap_map_draws_a_cell_per_pool() {
     use poolgc::PoolAlloc;
-    let a = PoolAlloc::with_config(Config::new(4096, 64 * 1024));
+    let a = PoolAlloc::with_config_locked(Config::new(4096, 64 * 1024));
     let mut kept = Vec::new();
     for size in [8usize, 24, 24, 100, 100, 100, 700, 3000] {
         let l = Layout::from_size_align(size, 8).unwrap();

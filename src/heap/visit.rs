@@ -40,7 +40,7 @@ impl Heap {
     /// use core::alloc::Layout;
     /// use poolgc::PoolAlloc;
     ///
-    /// let pool = PoolAlloc::new();
+    /// let pool = PoolAlloc::new_locked();
     /// let p = unsafe { core::alloc::GlobalAlloc::alloc(&pool, Layout::new::<[u8; 24]>()) };
     /// let mut used = 0;
     /// pool.visit_pools(|info| used += info.in_use);
