@@ -9,6 +9,13 @@
 //! [`Analysis::nodes`]; both true values are saved there and restored by `finish`, or by `drop` if a
 //! `trace` panics. Which boxes take part (not dropped, not frozen) is decided when a box is first met,
 //! against the freeze mark taken when the collection started.
+//!
+//! **A work budget** (automatic collections, `gc::set_work_budget`) caps the boxes taken into the
+//! analysis. Once it is reached, no new box is taken in: roots not started yet stay buffered, and an edge
+//! to a box outside the analysis is ignored. That is sound on any subset `S` of boxes: only edges from
+//! `S` to `S` are subtracted, so a box still above zero is referenced from outside `S` or from `S`'s live
+//! part, and what is left white is referenced only from white boxes — unreachable from anything else.
+//! A cut analysis only fails to prove some garbage dead: its live-looking roots go back to the buffer.
 
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -46,12 +53,30 @@ pub(super) struct Analysis<'a> {
     stack: Vec<u32>,
     tracer: Tracer,
     state: &'a State,
+    /// Most boxes to take in (`usize::MAX`: no budget).
+    budget: usize,
+    /// Roots not taken into the analysis for want of budget (by index; empty if none): they stay buffered.
+    skipped: Vec<bool>,
+    /// The first root whose traversal the budget cut (`usize::MAX`: none). Roots before it were analysed
+    /// in full; it and later ones may look live only because part of their graph was left out.
+    cut: usize,
+    /// Whether that root had the whole budget to itself (it started the analysis): its graph is larger
+    /// than the budget, so no bounded collection can decide it; it waits for an unbounded one.
+    cut_alone: bool,
     done: bool,
 }
 
 impl<'a> Analysis<'a> {
-    pub(super) fn new(state: &'a State, roots: Vec<NonNull<Header>>) -> Analysis<'a> {
+    pub(super) fn new(
+        state: &'a State,
+        roots: Vec<NonNull<Header>>,
+        budget: usize,
+    ) -> Analysis<'a> {
         Analysis {
+            budget: budget.max(1),
+            skipped: Vec::new(),
+            cut: usize::MAX,
+            cut_alone: false,
             freeze_mark: state.freeze_mark.get(),
             roots,
             nodes: Vec::new(),
@@ -61,11 +86,6 @@ impl<'a> Analysis<'a> {
             state,
             done: false,
         }
-    }
-
-    /// How many roots are left (after `mark_roots`: the live ones).
-    pub(super) fn roots_left(&self) -> usize {
-        self.roots.len()
     }
 
     /// Takes out of the roots the boxes whose value is already dropped (count reached zero while
@@ -112,8 +132,15 @@ impl<'a> Analysis<'a> {
             // Roots are never dropped (`mark_roots`) nor frozen (a frozen box is never buffered, and
             // `freeze()` empties the buffer), so they all take part.
             if !hdr(r).has(Flags::VISITED) {
+                if self.nodes.len() >= self.budget {
+                    // Not taken; the rest are still looked at, as those already reached are decided.
+                    self.skipped.resize(self.roots.len(), false);
+                    self.skipped[i] = true;
+                    continue;
+                }
                 self.reach(r);
             }
+            let alone = self.nodes.len() <= 1;
             while let Some(n) = self.stack.pop() {
                 self.tracer.edges.clear();
                 let h = self.nodes[n as usize].h;
@@ -129,6 +156,13 @@ impl<'a> Analysis<'a> {
                         cr.epoch.get()
                     } else if cr.has(Flags::DROPPED) || cr.epoch.get() < self.freeze_mark {
                         // A zombie or a frozen box: not part of the analysis.
+                        continue;
+                    } else if self.nodes.len() >= self.budget {
+                        // Over budget: the edge is left out, its target keeps the count it gives.
+                        if self.cut == usize::MAX {
+                            self.cut = i;
+                            self.cut_alone = alone;
+                        }
                         continue;
                     } else {
                         self.reach(c)
@@ -167,8 +201,12 @@ impl<'a> Analysis<'a> {
     }
 
     /// Restores counts, epochs and marks; returns the white boxes, now `DROPPED` and held (+1) by the
-    /// collector.
-    pub(super) fn finish(mut self) -> Vec<NonNull<Header>> {
+    /// collector, and the number of boxes visited. Live roots from the one whose traversal the budget cut
+    /// on go back to the buffer, first in line, then the roots not taken; except when that root had the
+    /// whole budget: its graph is larger than any bounded collection can decide, so it is set aside for
+    /// the next unbounded one, and the live roots after it, all reached from it, leave the buffer (they
+    /// can only be garbage if it is, and then the unbounded collection reaches them from it).
+    pub(super) fn finish(mut self) -> (Vec<NonNull<Header>>, usize) {
         let mut white = Vec::new();
         for node in &self.nodes {
             let hr = hdr(node.h);
@@ -183,11 +221,30 @@ impl<'a> Analysis<'a> {
             }
             hr.clear(Flags::VISITED | Flags::LIVE);
         }
-        for &r in &self.roots {
-            hdr(r).clear(Flags::BUFFERED);
+        let mut buf = self.state.roots.borrow_mut();
+        let mut back: Vec<NonNull<Header>> = Vec::new();
+        let mut not_taken: Vec<NonNull<Header>> = Vec::new();
+        for (i, &r) in self.roots.iter().enumerate() {
+            let rr = hdr(r);
+            if self.skipped.get(i) == Some(&true) {
+                not_taken.push(r);
+            } else if i < self.cut || rr.has(Flags::DROPPED) || (self.cut_alone && i > self.cut) {
+                rr.clear(Flags::BUFFERED);
+            } else if i == self.cut && self.cut_alone {
+                // Stays `BUFFERED` (owned by that list, never buffered twice).
+                self.state.deferred.borrow_mut().push(r);
+            } else {
+                // Maybe live only because the budget left part of its graph out: tried again first.
+                back.push(r);
+            }
         }
+        // Then the roots not taken, then those buffered during the analysis.
+        back.append(&mut not_taken);
+        back.append(&mut buf);
+        *buf = back;
+        drop(buf);
         self.done = true;
-        white
+        (white, self.nodes.len())
     }
 }
 

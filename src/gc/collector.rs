@@ -35,10 +35,6 @@ use super::gcbox::{free_box, Flags, Header};
 use super::state::{self, State};
 use super::{CallbackInfo, Phase};
 
-/// How much automatic collection may defer when collections keep finding little garbage (see
-/// [`adapt`]): the effective threshold stays within `threshold ..= threshold * MAX_GROWTH`.
-const MAX_GROWTH: usize = 64;
-
 /// The header behind a box pointer.
 ///
 /// Module invariant (why this private helper is not `unsafe`): every `NonNull<Header>` the collector
@@ -197,9 +193,19 @@ fn buffer_in(s: &State, h: NonNull<Header>) {
         roots.push(h);
         roots.len()
     };
+    let since = s.since.get() + 1;
+    s.since.set(since);
+    // Amortisation: the last collection's live visits (its debt) are paid for by as many new possible
+    // roots before the next automatic one, so all automatic collections together visit at most the
+    // roots buffered plus the objects freed plus the last one's visits: linear in the program's work,
+    // however large the live graph the roots reach.
     // Never while unwinding: the garbage's `Drop`s would run inside a cleanup pad (a panic from
     // one could not be reported, and with `panic = "unwind"` a second panic aborts).
-    if len >= s.effective_threshold.get() && s.enabled.get() && !s.collecting.get() && !unwinding()
+    if len >= s.threshold.get()
+        && since >= s.debt.get()
+        && s.enabled.get()
+        && !s.collecting.get()
+        && !unwinding()
     {
         collect(s, true);
     }
@@ -247,35 +253,47 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
         &CallbackInfo {
             buffered,
             collected: 0,
+            visited: 0,
         },
     );
 
     sweep_frozen_candidates(s);
-    let roots = mem::take(&mut *s.roots.borrow_mut());
-    let mut analysis = Analysis::new(s, roots);
+    s.since.set(0);
+    let mut roots = mem::take(&mut *s.roots.borrow_mut());
+    let budget = if automatic {
+        s.budget.get()
+    } else {
+        usize::MAX
+    };
+    if budget == usize::MAX {
+        roots.append(&mut s.deferred.borrow_mut());
+    }
+    let mut analysis = Analysis::new(s, roots, budget);
     analysis.mark_roots();
-    // Roots whose object is still alive: what the adaptive threshold weighs the result against (dead
-    // roots are released without any scanning, so they cost little).
-    let examined = analysis.roots_left();
     analysis.mark_gray();
     analysis.scan();
-    let white = analysis.finish();
+    let (white, visited) = analysis.finish();
     let collected = white.len();
+    // Visiting garbage is paid for by its allocation (an object is freed once); visiting live objects
+    // is paid for afterwards, by the activity the next automatic collection waits for.
+    s.debt.set(visited - collected);
+    s.visited
+        .set(s.visited.get().saturating_add(visited as u64));
+    s.most_visited.set(s.most_visited.get().max(visited));
     let panic = drop_garbage(s, white);
 
     s.collections.set(s.collections.get() + 1);
     s.collected.set(s.collected.get() + collected as u64);
-    s.time_ns
-        .set(s.time_ns.get().saturating_add(start.elapsed_ns()));
-    if automatic {
-        adapt(s, examined, collected);
-    }
+    let pause = start.elapsed_ns();
+    s.time_ns.set(s.time_ns.get().saturating_add(pause));
+    s.longest_pause_ns.set(s.longest_pause_ns.get().max(pause));
     run_callbacks(
         s,
         Phase::Stop,
         &CallbackInfo {
             buffered,
             collected,
+            visited,
         },
     );
     #[cfg(feature = "std")]
@@ -298,21 +316,6 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
         match never {}
     }
     collected
-}
-
-/// The adaptive threshold (DESIGN §5, "live data rescanned"): when an automatic collection finds fewer
-/// garbage objects than a quarter of the live roots it examined, the buffer is mostly live data and
-/// scanning it again soon would be wasted, so the effective threshold doubles (up to `MAX_GROWTH` times
-/// the user's); when a collection is productive, it halves back towards the user's threshold.
-fn adapt(s: &State, examined: usize, collected: usize) {
-    let base = s.threshold.get().max(1);
-    let cur = s.effective_threshold.get();
-    let next = if collected.saturating_mul(4) < examined {
-        cur.saturating_mul(2).min(base.saturating_mul(MAX_GROWTH))
-    } else {
-        (cur / 2).max(base)
-    };
-    s.effective_threshold.set(next);
 }
 
 fn run_callbacks(s: &State, phase: Phase, info: &CallbackInfo) {
@@ -453,7 +456,8 @@ fn freeze(s: &State) {
     s.epoch.set(e);
     s.freeze_mark.set(e);
     s.frozen_live.set(s.live.get());
-    let roots = mem::take(&mut *s.roots.borrow_mut());
+    let mut roots = mem::take(&mut *s.roots.borrow_mut());
+    roots.append(&mut s.deferred.borrow_mut());
     move_entries(
         roots,
         &s.frozen_candidates,
