@@ -5,9 +5,9 @@
 //! exactly the ones MarkGray subtracted: a `trace` that omits an edge (on any call) only keeps its target
 //! alive, whatever it reports elsewhere.
 //!
-//! While the analysis runs, a reached box's `strong` is its trial count and its `epoch` is its index in
-//! [`Analysis::nodes`]; both true values are saved there and restored by `finish`, or by `drop` if a
-//! `trace` panics. Which boxes take part (not dropped, not frozen) is decided when a box is first met,
+//! While the analysis runs, a reached box's `epoch` is its index in [`Analysis::nodes`] (the true value
+//! is saved there and restored by `finish`, or by `drop` if a `trace` panics). Trial counts and liveness
+//! are kept in the node array, not in the headers: Scan touches no box, and `strong` is never changed. Which boxes take part (not dropped, not frozen) is decided when a box is first met,
 //! against the freeze mark taken when the collection started.
 //!
 //! **A work budget** (automatic collections, `gc::set_work_budget`) caps the boxes taken into the
@@ -18,7 +18,6 @@
 //! A cut analysis only fails to prove some garbage dead: its live-looking roots go back to the buffer.
 
 use alloc::vec::Vec;
-use core::ops::Range;
 use core::ptr::NonNull;
 
 use super::collector::{free_if_unowned, hdr};
@@ -26,15 +25,22 @@ use super::gcbox::{Flags, Header};
 use super::state::State;
 use super::trace::Tracer;
 
+/// An edge index as stored in a [`Node`] (checked: the panic, at 4 billion edges, leaves nothing that
+/// `drop` could not restore).
+fn edge_index(i: usize) -> u32 {
+    u32::try_from(i).expect("poolgc: too many edges in one collection")
+}
+
 /// A box reached by MarkGray.
 struct Node {
     h: NonNull<Header>,
-    /// Its true strong count.
-    strong: u32,
     /// Its true birth epoch (the header holds the node's index meanwhile).
     epoch: u32,
-    /// Its outgoing edges: a range of [`Analysis::edges`].
-    edges: Range<usize>,
+    /// Its trial count: its strong count less the edges to it from the analysed graph.
+    trial: u32,
+    /// Its outgoing edges: `len` entries of [`Analysis::edges`] from `first`.
+    first: u32,
+    len: u32,
 }
 
 /// One collection's analysis. If `trace` panics, dropping it restores every count, epoch and mark and
@@ -51,6 +57,8 @@ pub(super) struct Analysis<'a> {
     edges: Vec<u32>,
     /// Node indices still to visit.
     stack: Vec<u32>,
+    /// One bit per node: marked live by Scan.
+    live: Vec<u64>,
     tracer: Tracer,
     state: &'a State,
     /// Most boxes to take in (`usize::MAX`: no budget).
@@ -82,6 +90,7 @@ impl<'a> Analysis<'a> {
             nodes: Vec::new(),
             edges: Vec::new(),
             stack: Vec::new(),
+            live: Vec::new(),
             tracer: Tracer::new(),
             state,
             done: false,
@@ -114,9 +123,10 @@ impl<'a> Analysis<'a> {
         let hr = hdr(h);
         self.nodes.push(Node {
             h,
-            strong: hr.strong.get(),
             epoch: hr.epoch.get(),
-            edges: 0..0,
+            trial: hr.strong.get(),
+            first: 0,
+            len: 0,
         });
         hr.set(Flags::VISITED);
         hr.epoch.set(idx);
@@ -169,10 +179,13 @@ impl<'a> Analysis<'a> {
                     };
                     self.edges.push(ci);
                     // Saturating: a count driven below zero means `trace` over-reported (a broken
-                    // `Trace` impl); zero is the conservative reading for this box and restore fixes it.
-                    cr.strong.set(cr.strong.get().saturating_sub(1));
+                    // `Trace` impl); zero is the conservative reading for this box.
+                    let t = &mut self.nodes[ci as usize].trial;
+                    *t = t.saturating_sub(1);
                 }
-                self.nodes[n as usize].edges = first..self.edges.len();
+                let node = &mut self.nodes[n as usize];
+                node.first = edge_index(first);
+                node.len = edge_index(self.edges.len() - first);
             }
         }
     }
@@ -180,24 +193,35 @@ impl<'a> Analysis<'a> {
     /// ScanRoots: everything reachable (over the recorded edges) from a box with references from
     /// outside the graph is live. Runs no user code.
     pub(super) fn scan(&mut self) {
+        self.live = alloc::vec![0; self.nodes.len().div_ceil(64)];
         for i in 0..self.nodes.len() {
-            let hr = hdr(self.nodes[i].h);
-            if hr.strong.get() == 0 || hr.has(Flags::LIVE) {
+            if self.nodes[i].trial == 0 || self.is_live(i) {
                 continue;
             }
-            hr.set(Flags::LIVE);
+            self.set_live(i);
             self.stack.push(i as u32);
             while let Some(n) = self.stack.pop() {
-                for k in self.nodes[n as usize].edges.clone() {
-                    let c = self.edges[k];
-                    let cr = hdr(self.nodes[c as usize].h);
-                    if !cr.has(Flags::LIVE) {
-                        cr.set(Flags::LIVE);
-                        self.stack.push(c);
+                let node = &self.nodes[n as usize];
+                let (first, len) = (node.first as usize, node.len as usize);
+                for k in first..first + len {
+                    let c = self.edges[k] as usize;
+                    if !self.is_live(c) {
+                        self.set_live(c);
+                        self.stack.push(c as u32);
                     }
                 }
             }
         }
+    }
+
+    #[inline(always)]
+    fn is_live(&self, i: usize) -> bool {
+        self.live[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    #[inline(always)]
+    fn set_live(&mut self, i: usize) {
+        self.live[i / 64] |= 1 << (i % 64);
     }
 
     /// Restores counts, epochs and marks; returns the white boxes, now `DROPPED` and held (+1) by the
@@ -208,18 +232,16 @@ impl<'a> Analysis<'a> {
     /// can only be garbage if it is, and then the unbounded collection reaches them from it).
     pub(super) fn finish(mut self) -> (Vec<NonNull<Header>>, usize) {
         let mut white = Vec::new();
-        for node in &self.nodes {
+        for (i, node) in self.nodes.iter().enumerate() {
             let hr = hdr(node.h);
             hr.epoch.set(node.epoch);
-            if hr.has(Flags::LIVE) {
-                hr.strong.set(node.strong);
-            } else {
+            hr.clear(Flags::VISITED);
+            if !self.is_live(i) {
                 // Held, so that dropping its peers' values cannot bring it to zero and free it early.
-                hr.strong.set(node.strong + 1);
+                hr.strong.set(hr.strong.get() + 1);
                 hr.set(Flags::DROPPED);
                 white.push(node.h);
             }
-            hr.clear(Flags::VISITED | Flags::LIVE);
         }
         let mut buf = self.state.roots.borrow_mut();
         let mut back: Vec<NonNull<Header>> = Vec::new();
@@ -256,9 +278,8 @@ impl Drop for Analysis<'_> {
         // A `trace` panicked: undo everything, keep the roots for a later collection.
         for node in &self.nodes {
             let hr = hdr(node.h);
-            hr.strong.set(node.strong);
             hr.epoch.set(node.epoch);
-            hr.clear(Flags::VISITED | Flags::LIVE);
+            hr.clear(Flags::VISITED);
         }
         let mut buf = self.state.roots.borrow_mut();
         buf.extend(self.roots.drain(..));

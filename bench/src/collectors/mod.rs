@@ -37,6 +37,8 @@ pub trait Collector {
     fn degree(p: &Self::P) -> usize;
     /// A handle to the target of edge `i`.
     fn edge(p: &Self::P, i: usize) -> Option<Self::P>;
+    /// Calls `f` on every edge of `p`, by reference (no handle is cloned).
+    fn each(p: &Self::P, f: impl FnMut(&Self::P));
     /// A full collection.
     fn collect();
 }

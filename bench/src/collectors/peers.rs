@@ -53,6 +53,10 @@ macro_rules! collector {
             fn edge(p: &Self::P, i: usize) -> Option<Self::P> {
                 p.edges.borrow().get(i).cloned()
             }
+            #[inline]
+            fn each(p: &Self::P, f: impl FnMut(&Self::P)) {
+                p.edges.borrow().iter().for_each(f);
+            }
             fn collect() {
                 $collect
             }
