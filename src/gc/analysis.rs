@@ -18,12 +18,37 @@
 //! A cut analysis only fails to prove some garbage dead: its live-looking roots go back to the buffer.
 
 use alloc::vec::Vec;
+use core::mem;
 use core::ptr::NonNull;
 
 use super::collector::{free_if_unowned, hdr};
 use super::gcbox::{Flags, Header};
 use super::state::State;
 use super::trace::Tracer;
+
+/// The analysis' buffers, kept between collections (cleared) so that frequent small collections do not
+/// allocate and grow them each time; dropped instead when a large collection made them big.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    nodes: Vec<Node>,
+    edges: Vec<u32>,
+    stack: Vec<u32>,
+    live: Vec<u64>,
+}
+
+impl Scratch {
+    pub(crate) const fn new() -> Scratch {
+        Scratch {
+            nodes: Vec::new(),
+            edges: Vec::new(),
+            stack: Vec::new(),
+            live: Vec::new(),
+        }
+    }
+}
+
+/// Buffers that grew past this many nodes (or edges) are not kept (a few hundred KiB at most).
+const KEEP: usize = 1 << 14;
 
 /// An edge index as stored in a [`Node`] (checked: the panic, at 4 billion edges, leaves nothing that
 /// `drop` could not restore).
@@ -80,6 +105,7 @@ impl<'a> Analysis<'a> {
         roots: Vec<NonNull<Header>>,
         budget: usize,
     ) -> Analysis<'a> {
+        let mut scratch = state.scratch.take();
         Analysis {
             budget: budget.max(1),
             skipped: Vec::new(),
@@ -87,10 +113,10 @@ impl<'a> Analysis<'a> {
             cut_alone: false,
             freeze_mark: state.freeze_mark.get(),
             roots,
-            nodes: Vec::new(),
-            edges: Vec::new(),
-            stack: Vec::new(),
-            live: Vec::new(),
+            nodes: mem::take(&mut scratch.nodes),
+            edges: mem::take(&mut scratch.edges),
+            stack: mem::take(&mut scratch.stack),
+            live: mem::take(&mut scratch.live),
             tracer: Tracer::new(),
             state,
             done: false,
@@ -193,7 +219,8 @@ impl<'a> Analysis<'a> {
     /// ScanRoots: everything reachable (over the recorded edges) from a box with references from
     /// outside the graph is live. Runs no user code.
     pub(super) fn scan(&mut self) {
-        self.live = alloc::vec![0; self.nodes.len().div_ceil(64)];
+        self.live.clear();
+        self.live.resize(self.nodes.len().div_ceil(64), 0);
         for i in 0..self.nodes.len() {
             if self.nodes[i].trial == 0 || self.is_live(i) {
                 continue;
@@ -222,6 +249,24 @@ impl<'a> Analysis<'a> {
     #[inline(always)]
     fn set_live(&mut self, i: usize) {
         self.live[i / 64] |= 1 << (i % 64);
+    }
+
+    /// Gives the buffers back to the state for the next collection, unless they grew large.
+    fn keep_scratch(&mut self) {
+        if self.nodes.capacity() > KEEP || self.edges.capacity() > 4 * KEEP {
+            return;
+        }
+        let mut s = Scratch {
+            nodes: mem::take(&mut self.nodes),
+            edges: mem::take(&mut self.edges),
+            stack: mem::take(&mut self.stack),
+            live: mem::take(&mut self.live),
+        };
+        s.nodes.clear();
+        s.edges.clear();
+        s.stack.clear();
+        s.live.clear();
+        self.state.scratch.set(s);
     }
 
     /// Restores counts, epochs and marks; returns the white boxes, now `DROPPED` and held (+1) by the
@@ -266,7 +311,9 @@ impl<'a> Analysis<'a> {
         *buf = back;
         drop(buf);
         self.done = true;
-        (white, self.nodes.len())
+        let visited = self.nodes.len();
+        self.keep_scratch();
+        (white, visited)
     }
 }
 

@@ -276,7 +276,7 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
     let collected = white.len();
     // Visiting garbage is paid for by its allocation (an object is freed once); visiting live objects
     // is paid for afterwards, by the activity the next automatic collection waits for.
-    s.debt.set(visited - collected);
+    s.debt.set(visited.saturating_sub(collected));
     s.visited
         .set(s.visited.get().saturating_add(visited as u64));
     s.most_visited.set(s.most_visited.get().max(visited));

@@ -22,6 +22,7 @@ use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::ptr::NonNull;
 
+use super::analysis::Scratch;
 use super::gcbox::Header;
 use super::{CallbackInfo, Phase};
 
@@ -71,6 +72,8 @@ pub(crate) struct State {
     pub(crate) longest_pause_ns: Cell<u64>,
     /// The most objects one collection visited.
     pub(crate) most_visited: Cell<usize>,
+    /// The analysis' buffers between collections (see [`Scratch`]).
+    pub(crate) scratch: Cell<Scratch>,
     pub(crate) callbacks: RefCell<Vec<(u64, Callback)>>,
     pub(crate) next_callback_id: Cell<u64>,
     /// The trashcan's depth (see [`with_trashcan`]); with `std` it is a thread-local of its own.
@@ -109,6 +112,7 @@ impl State {
             visited: Cell::new(0),
             longest_pause_ns: Cell::new(0),
             most_visited: Cell::new(0),
+            scratch: Cell::new(Scratch::new()),
             callbacks: RefCell::new(Vec::new()),
             next_callback_id: Cell::new(1),
             #[cfg(not(feature = "std"))]
