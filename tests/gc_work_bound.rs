@@ -65,7 +65,7 @@ fn a_large_live_list_costs_linear_work() {
     settle();
     gc::enable();
     gc::set_threshold(700);
-    let n = scaled(1_000_000, 3_000);
+    let n = scaled(1_000_000, 1_500);
     let s0 = gc::stats();
     let d0 = LIST_DROPS.with(Cell::get);
 
@@ -104,8 +104,13 @@ fn a_large_live_list_costs_linear_work() {
 fn a_work_budget_bounds_each_automatic_collection() {
     settle();
     gc::enable();
-    gc::set_threshold(100);
-    let budget = 500;
+    // (Under Miri, smaller: the list still larger than the budget, the largest ring, 64, within it.)
+    let (budget, list_len, rings, loops, threshold) = if cfg!(miri) {
+        (100, 300, 60, 1_500, 20)
+    } else {
+        (500, 5_000, 20_000, 2_000, 100)
+    };
+    gc::set_threshold(threshold);
     gc::set_work_budget(Some(budget));
     assert_eq!(gc::stats().work_budget, Some(budget));
 
@@ -119,10 +124,8 @@ fn a_work_budget_bounds_each_automatic_collection() {
         }
     });
 
-    let list_len = scaled(5_000, 1_000);
     let head = build_list(list_len);
     let d0 = drops();
-    let rings = scaled(20_000, 300);
     let mut made = 0;
     let mut cur = Some(head.clone());
     for i in 0..rings {
@@ -144,7 +147,7 @@ fn a_work_budget_bounds_each_automatic_collection() {
     }
     drop(cur);
     // Rings only, from here: the list's roots still buffered get their turn too.
-    for i in 0..scaled(2_000, 100) {
+    for i in 0..loops {
         let a = node(i);
         link(&a, &a);
         made += 1;

@@ -6,20 +6,22 @@
 //! * **MarkRoots**: roots whose value is already dropped leave the buffer (and are freed if nothing else
 //!   holds them: the `Release` rule is that a buffered box is only ever freed here). From each remaining
 //!   root, **MarkGray** walks the graph with an explicit stack, calling `trace` once per box and
-//!   recording the edges it reports; every edge subtracts one from its target's count. The original
-//!   count of every box reached is saved first.
-//! * **ScanRoots**: a box whose count is still above zero is referenced from outside the graph; it and
-//!   everything reachable from it over the *recorded* edges is marked live (**ScanBlack**, again with an
-//!   explicit stack, and without calling `trace` again: see `analysis`).
-//! * **CollectRoots**: every count is restored from the saved copy; what was reached but not marked live is
-//!   garbage (white). All white boxes are marked `DROPPED` and held (+1) by the collector; then every white
+//!   recording the edges it reports; every edge subtracts one from its target's *trial count* (a copy of
+//!   its strong count kept by the analysis; the header's count is never changed).
+//! * **ScanRoots**: a box whose trial count is still above zero is referenced from outside the graph; it
+//!   and everything reachable from it over the *recorded* edges is marked live (**ScanBlack**, again with
+//!   an explicit stack, and without calling `trace` again: see `analysis`).
+//! * **CollectRoots**: what was reached but not marked live is garbage (white). All white boxes are marked `DROPPED` and held (+1) by the collector; then every white
 //!   value is dropped while all white boxes are still allocated; then the holds are released and boxes
 //!   whose count fell to zero are freed. A box a `Drop` stored somewhere keeps a count, stays allocated
 //!   with its value dropped (a *zombie*: deref panics, `upgrade` says `None`), and is freed when its last
 //!   handle goes. Nothing else of the cycle leaks because of it.
 //!
+//! When automatic collections run (the threshold, and the debt that makes their total work linear) is
+//! explained in `buffer_in` and `gc::threshold`; a work budget bounds each one (see `analysis`).
+//!
 //! User code runs in two places: `trace` during analysis (if it panics, [`Analysis`]'s drop restores
-//! every count and mark and puts the roots back in the buffer) and `Drop` during CollectRoots (with `std`
+//! every mark and puts the roots back in the buffer) and `Drop` during CollectRoots (with `std`
 //! each drop is caught, the rest still dropped and freed, then the first panic resumed — or, in an
 //! automatic collection, swallowed and counted; without `std` the unwinding drop ends the collection: the
 //! values not dropped yet are leaked, and a guard releases every hold — see `drop_garbage`). Either way
