@@ -34,6 +34,7 @@ pub(crate) struct Scratch {
     edges: Vec<u32>,
     stack: Vec<u32>,
     live: Vec<u64>,
+    white: Vec<NonNull<Header>>,
 }
 
 impl Scratch {
@@ -43,7 +44,18 @@ impl Scratch {
             edges: Vec::new(),
             stack: Vec::new(),
             live: Vec::new(),
+            white: Vec::new(),
         }
+    }
+}
+
+/// Gives the garbage list's storage back for the next collection (once its boxes are released).
+pub(super) fn recycle_white(state: &State, mut white: Vec<NonNull<Header>>) {
+    if white.capacity() <= KEEP {
+        white.clear();
+        let mut s = state.scratch.take();
+        s.white = white;
+        state.scratch.set(s);
     }
 }
 
@@ -84,6 +96,8 @@ pub(super) struct Analysis<'a> {
     stack: Vec<u32>,
     /// One bit per node: marked live by Scan.
     live: Vec<u64>,
+    /// Storage for the garbage list `finish` returns.
+    white: Vec<NonNull<Header>>,
     tracer: Tracer,
     state: &'a State,
     /// Most boxes to take in (`usize::MAX`: no budget).
@@ -117,6 +131,7 @@ impl<'a> Analysis<'a> {
             edges: mem::take(&mut scratch.edges),
             stack: mem::take(&mut scratch.stack),
             live: mem::take(&mut scratch.live),
+            white: mem::take(&mut scratch.white),
             tracer: Tracer::new(),
             state,
             done: false,
@@ -261,6 +276,7 @@ impl<'a> Analysis<'a> {
             edges: mem::take(&mut self.edges),
             stack: mem::take(&mut self.stack),
             live: mem::take(&mut self.live),
+            white: Vec::new(),
         };
         s.nodes.clear();
         s.edges.clear();
@@ -276,7 +292,7 @@ impl<'a> Analysis<'a> {
     /// the next unbounded one, and the live roots after it, all reached from it, leave the buffer (they
     /// can only be garbage if it is, and then the unbounded collection reaches them from it).
     pub(super) fn finish(mut self) -> (Vec<NonNull<Header>>, usize) {
-        let mut white = Vec::new();
+        let mut white = mem::take(&mut self.white);
         for (i, node) in self.nodes.iter().enumerate() {
             let hr = hdr(node.h);
             hr.epoch.set(node.epoch);
@@ -307,8 +323,15 @@ impl<'a> Analysis<'a> {
         }
         // Then the roots not taken, then those buffered during the analysis.
         back.append(&mut not_taken);
-        back.append(&mut buf);
-        *buf = back;
+        // The taken buffer's storage becomes the buffer again (unless a large collection grew it).
+        let mut roots = mem::take(&mut self.roots);
+        if roots.capacity() > 4 * KEEP {
+            roots = Vec::new();
+        }
+        roots.clear();
+        roots.append(&mut back);
+        roots.append(&mut buf);
+        *buf = roots;
         drop(buf);
         self.done = true;
         let visited = self.nodes.len();

@@ -393,6 +393,7 @@ fn drop_garbage(s: &State, white: Vec<NonNull<Header>>) -> Payload {
                     self.state.resurrected.set(self.state.resurrected.get() + 1);
                 }
             }
+            super::analysis::recycle_white(self.state, mem::take(&mut self.white));
         }
     }
     let guard = Release { state: s, white };
