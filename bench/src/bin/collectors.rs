@@ -353,7 +353,8 @@ fn print_targets(
                         let r = bt / t;
                         let ok = if r >= 1.5 { "met" } else { "MISSED" };
                         println!(
-                            "- {a}/{w}: {ok}: {r:.2}× faster than the fastest clean peer ({c})"
+                            "- {a}/{w}: {ok}: the fastest clean peer ({c}) takes {r:.2}× poolgc's time \
+                             (target ≥ 1.50)"
                         );
                     }
                     None => println!("- {a}/{w}: met: no peer finished cleanly"),
@@ -365,7 +366,7 @@ fn print_targets(
                     "MISSED"
                 };
                 println!(
-                    "- {a}/{w}: {ok}: {:.2}× Rc's time, peak RSS {:.2}× Rc's",
+                    "- {a}/{w}: {ok}: {:.2}× Rc's time, peak RSS {:.3}× Rc's (target ≤ 1.00 for both)",
                     t / rt,
                     rss / rrss
                 );
