@@ -218,3 +218,42 @@ fn the_longest_pause_is_reported() {
     assert!(s.longest_pause <= s.time);
     assert!(s.most_visited >= 1000);
 }
+
+/// A long chain (acyclic, longer than the budget) whose nodes keep becoming possible roots is set aside
+/// by bounded collections; once it is freed by counting, the set-aside boxes are freed too by later
+/// bounded collections, without waiting for an unbounded one.
+#[test]
+fn set_aside_roots_that_die_are_freed_by_bounded_collections() {
+    settle();
+    gc::set_threshold(20);
+    gc::set_work_budget(Some(50));
+    let base = gc::stats().live;
+    let n = scaled(10_000, 300);
+    let nodes: Vec<Gc<Node>> = (0..n).map(node).collect();
+    for w in nodes.windows(2) {
+        link(&w[0], &w[1]);
+    }
+    let head = nodes[0].clone();
+    for k in &nodes {
+        drop(k.clone());
+    }
+    drop(nodes);
+    assert!(gc::count() > 0, "roots were set aside");
+    drop(head); // the chain is freed by counting, its values at once
+    let d = drops();
+    for i in 0..scaled(20_000, 3_000) {
+        let a = node(i);
+        link(&a, &a);
+    }
+    assert!(drops() > d);
+    let left = gc::stats().live - base;
+    // About one root in 50 is set aside (those its traversal reached leave the buffer); sweeps free the
+    // dead ones once there are 64.
+    assert!(
+        left < 64,
+        "{left} boxes of the {n}-node chain still allocated"
+    );
+    gc::set_work_budget(None);
+    settle();
+    gc::set_threshold(700);
+}

@@ -269,6 +269,15 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
     };
     if budget == usize::MAX {
         roots.append(&mut s.deferred.borrow_mut());
+    } else {
+        // Set-aside roots whose value died meanwhile are freed by a sweep once collections have visited
+        // as many boxes as the list holds since the last one: the sweep costs at most one step per box
+        // visited, and no dead box waits for an unbounded collection.
+        let len = s.deferred.borrow().len();
+        if len >= 64 && s.visited.get() - s.deferred_swept.get() >= len as u64 {
+            sweep_dead(&s.deferred, Flags::BUFFERED);
+            s.deferred_swept.set(s.visited.get());
+        }
     }
     let mut analysis = Analysis::new(s, roots, budget);
     analysis.mark_roots();
@@ -342,7 +351,13 @@ fn run_callbacks(s: &State, phase: Phase, info: &CallbackInfo) {
 
 /// Frozen boxes that died while in the frozen-candidates list are freed (without tracing anything).
 fn sweep_frozen_candidates(s: &State) {
-    let mut list = s.frozen_candidates.borrow_mut();
+    sweep_dead(&s.frozen_candidates, Flags::FROZEN_CANDIDATE);
+}
+
+/// Takes the boxes whose value is dropped out of `list` (whose membership flag is `member`) and frees
+/// those nothing else holds.
+fn sweep_dead(list: &RefCell<Vec<NonNull<Header>>>, member: Flags) {
+    let mut list = list.borrow_mut();
     let mut dead = Vec::new();
     list.retain(|&h| {
         let keep = !hdr(h).has(Flags::DROPPED);
@@ -353,7 +368,7 @@ fn sweep_frozen_candidates(s: &State) {
     });
     drop(list);
     for h in dead {
-        hdr(h).clear(Flags::FROZEN_CANDIDATE);
+        hdr(h).clear(member);
         // SAFETY: DROPPED: the value is gone; the list owned the box until now.
         unsafe { free_if_unowned(h) };
     }

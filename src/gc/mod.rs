@@ -169,7 +169,8 @@ pub fn threshold() -> usize {
 /// whose graph alone exceeds the budget is set aside (it stays counted in [`count`]) for the next
 /// unbounded collection. So garbage that fits in the budget (what a possible root reaches is smaller than
 /// the budget) is freed as usual; a larger garbage structure is only found by an unbounded collection:
-/// call [`collect`] now and then, or turn the budget off (a thread that exits runs one too).
+/// call [`collect`] now and then, or turn the budget off (a thread that exits runs one too). A set-aside
+/// root whose value dies (freed by counting) is freed by a later bounded collection.
 /// `Some(0)` is taken as `Some(1)`.
 ///
 /// ```

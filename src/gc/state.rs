@@ -37,6 +37,8 @@ pub(crate) struct State {
     /// Possible roots whose graph is larger than the work budget (`BUFFERED`, owned by this list): left
     /// to the next unbounded collection, which takes them back into the analysis.
     pub(crate) deferred: RefCell<Vec<NonNull<Header>>>,
+    /// `visited` when `deferred` was last swept of dead boxes.
+    pub(crate) deferred_swept: Cell<u64>,
     /// Frozen boxes decremented to non-zero while frozen (`FROZEN_CANDIDATE`), for `unfreeze()`.
     pub(crate) frozen_candidates: RefCell<Vec<NonNull<Header>>>,
     pub(crate) enabled: Cell<bool>,
@@ -92,6 +94,7 @@ impl State {
         State {
             roots: RefCell::new(Vec::new()),
             deferred: RefCell::new(Vec::new()),
+            deferred_swept: Cell::new(0),
             frozen_candidates: RefCell::new(Vec::new()),
             enabled: Cell::new(true),
             collecting: Cell::new(false),
