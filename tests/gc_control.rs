@@ -47,9 +47,37 @@ fn automatic_collection_at_the_threshold() {
     let a = node(9);
     link(&a, &a);
     drop(a); // the tenth possible root
+    assert_eq!(gc::count(), 10);
+    assert_eq!(
+        gc::stats().collections,
+        before,
+        "collections start when allocating"
+    );
+    let b = node(10); // the next allocation collects
     assert_eq!(gc::stats().collections, before + 1);
     assert_eq!(gc::count(), 0);
     assert_eq!(drops(), d + 10);
+    drop(b);
+    defaults();
+}
+
+/// Reading data through cloned handles buffers possible roots but allocates nothing, so it never
+/// starts a collection (which would traverse the live data being read).
+#[test]
+fn reading_without_allocating_never_collects() {
+    defaults();
+    gc::set_threshold(10);
+    let keep: Vec<Gc<Node>> = (0..100).map(node).collect();
+    for w in keep.windows(2) {
+        link(&w[0], &w[1]);
+    }
+    let before = gc::stats().collections;
+    for k in &keep {
+        drop(k.clone());
+    }
+    assert_eq!(gc::count(), 100);
+    assert_eq!(gc::stats().collections, before);
+    drop(keep);
     defaults();
 }
 
@@ -216,6 +244,7 @@ fn threshold_waits_for_the_debt_of_live_data() {
     for _ in 0..3 {
         for k in &keep {
             drop(k.clone());
+            drop(Gc::new(0u8)); // and an allocation, which starts the collections that are due
         }
     }
     let s = gc::stats();

@@ -190,25 +190,35 @@ fn buffer_in(s: &State, h: NonNull<Header>) {
         return;
     }
     hr.set(Flags::BUFFERED);
-    let len = {
-        let mut roots = s.roots.borrow_mut();
-        roots.push(h);
-        roots.len()
-    };
+    s.roots.borrow_mut().push(h);
+}
+
+/// A new box is about to be made: counts it as live and as program activity, and runs an automatic
+/// collection if one is due.
+///
+/// Automatic collections start here, when allocating, as in CPython and rust-cc — not from the drop that
+/// buffers a root: a program only reading its data (cloning and dropping handles) allocates nothing, so
+/// it never pays for a traversal of the live data it reads, and garbage cannot grow without allocation.
+/// A collection is due when the buffer holds `threshold` roots and the last collection's debt is paid.
+/// The debt is the live boxes that collection visited, paid by as many allocations since: so all
+/// automatic collections together visit at most the boxes allocated plus the boxes freed, plus the last
+/// collection's visits — linear in the program's work, however large the live graph its roots reach.
+#[inline]
+pub(crate) fn note_new_box(s: &State) {
+    s.live.set(s.live.get() + 1);
     let since = s.since.get() + 1;
     s.since.set(since);
-    // Amortisation: the last collection's live visits (its debt) are paid for by as many new possible
-    // roots before the next automatic one, so all automatic collections together visit at most the
-    // roots buffered plus the objects freed plus the last one's visits: linear in the program's work,
-    // however large the live graph the roots reach.
-    // Never while unwinding: the garbage's `Drop`s would run inside a cleanup pad (a panic from
-    // one could not be reported, and with `panic = "unwind"` a second panic aborts).
-    if len >= s.threshold.get()
-        && since >= s.debt.get()
-        && s.enabled.get()
-        && !s.collecting.get()
-        && !unwinding()
-    {
+    if since >= s.debt.get() && s.roots.borrow().len() >= s.threshold.get() {
+        auto_collect(s);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn auto_collect(s: &State) {
+    // Never while unwinding: the garbage's `Drop`s would run inside a cleanup pad (a panic from one
+    // could not be reported, and with `panic = "unwind"` a second panic aborts).
+    if s.enabled.get() && !s.collecting.get() && !unwinding() {
         collect(s, true);
     }
 }

@@ -36,11 +36,12 @@
 //!   box freed at once, as in CPython (and `Rc`).
 //! * A drop that leaves the count above zero may have just cut the last outside reference to a cycle, so
 //!   the box goes into this thread's *possible-roots buffer* (Bacon–Rajan's purple), once.
-//!   [`count()`] is the buffer's length; when it reaches [`threshold()`] (700 by default, CPython's first
-//!   generation) a collection runs automatically, unless [`disable`]d (and, with `std`, not while the
-//!   thread is unwinding from a panic) — and once the last collection's cost is paid for (see
-//!   [`threshold()`]), so that automatic collection does work linear in the program's, however large the
-//!   live graph. [`set_work_budget`] bounds the objects one automatic collection visits, for short pauses.
+//!   [`count()`] is the buffer's length. Once it has reached [`threshold()`] (700 by default, CPython's
+//!   first generation), the next `Gc` allocation runs a collection automatically (allocation is where
+//!   CPython and rust-cc start theirs too), unless [`disable`]d (and, with `std`, not while the thread is
+//!   unwinding from a panic) — and once the last collection's cost is paid for (see [`threshold()`]), so
+//!   that automatic collection does work linear in the program's, however large the live graph.
+//!   [`set_work_budget`] bounds the objects one automatic collection visits, for short pauses.
 //! * A collection ([`collect()`]) trial-deletes from the buffered roots: it subtracts every reference that
 //!   comes from inside the graph reachable from them (MarkGray), keeps what still has outside references
 //!   and all it reaches (Scan), and frees the rest (CollectRoots). Every traversal uses an explicit stack,
@@ -149,11 +150,12 @@ pub fn set_threshold(possible_roots: usize) {
 
 /// The threshold last set (`gc.get_threshold()[0]`); 700 by default.
 ///
-/// Automatic collection also waits until the last collection is paid for: a collection that visits `v`
-/// objects of which `g` are garbage leaves a debt of `v - g`, and the next automatic one waits for that
-/// many new possible roots as well. Visiting garbage costs nothing extra (each object is freed once);
-/// visiting live objects is paid for by the program's own work since. So all automatic collections
-/// together visit at most the possible roots buffered plus the objects freed (plus the last one's visits),
+/// An automatic collection starts at a `Gc` allocation, once this many possible roots are buffered and
+/// the last collection is paid for: a collection that visits `v` objects of which `g` are garbage leaves
+/// a debt of `v - g`, and the next automatic one waits for that many allocations as well. Visiting
+/// garbage costs nothing extra (each object is freed once); visiting live objects is paid for by the
+/// program's own work since. So all automatic collections together visit at most the objects allocated
+/// plus the objects freed (plus the last one's visits),
 /// whatever the size of the live graph (CPython 3.12 bounds its full collections the same way, by the
 /// growth of the long-lived population). [`GcStats::effective_threshold`] shows what the next automatic
 /// collection waits for.

@@ -44,10 +44,10 @@ pub(crate) struct State {
     pub(crate) enabled: Cell<bool>,
     pub(crate) collecting: Cell<bool>,
     pub(crate) threshold: Cell<usize>,
-    /// Possible roots buffered since the last collection: the program activity that pays for the next.
+    /// Boxes allocated since the last collection: the program activity that pays for the next.
     pub(crate) since: Cell<usize>,
-    /// What the last collection cost beyond the garbage it found (live objects visited, halved): the
-    /// next automatic collection waits until `since` reaches it (see `collector::buffer_in`).
+    /// What the last collection cost beyond the garbage it found (live objects visited): the next
+    /// automatic collection waits until `since` reaches it (see `collector::note_new_box`).
     pub(crate) debt: Cell<usize>,
     /// Most objects an automatic collection may visit; `usize::MAX` when unbounded.
     pub(crate) budget: Cell<usize>,
