@@ -50,3 +50,15 @@ fn empty_and_tiny_programs() {
     gc_graph::run(&[0, 1, 0, 0, 3, 0, 8]);
     gc_graph::run(&[0, 0, 1, 0, 1, 1, 1, 0, 3, 0, 3, 0, 8, 5, 0, 6, 0]);
 }
+
+/// The same programs with a work budget on automatic collections: a bounded analysis of part of the
+/// graph must never free anything reachable, and the explicit (unbounded) collections still find all.
+#[test]
+fn fixed_seeds_with_a_work_budget() {
+    let (seeds, len) = if cfg!(miri) { (3, 300) } else { (60, 3000) };
+    for seed in 0..seeds {
+        poolgc::gc::set_work_budget(Some(1 + seed as usize % 9));
+        gc_graph::run(&program(seed ^ 0x5EED, len));
+    }
+    poolgc::gc::set_work_budget(None);
+}

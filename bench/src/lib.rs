@@ -4,5 +4,6 @@
 //!
 //! `cargo run --release -p poolgc-bench` (add `-- --quick` for a smoke run).
 
+pub mod collectors;
 pub mod regions;
 pub mod workloads;

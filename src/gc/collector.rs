@@ -6,20 +6,22 @@
 //! * **MarkRoots**: roots whose value is already dropped leave the buffer (and are freed if nothing else
 //!   holds them: the `Release` rule is that a buffered box is only ever freed here). From each remaining
 //!   root, **MarkGray** walks the graph with an explicit stack, calling `trace` once per box and
-//!   recording the edges it reports; every edge subtracts one from its target's count. The original
-//!   count of every box reached is saved first.
-//! * **ScanRoots**: a box whose count is still above zero is referenced from outside the graph; it and
-//!   everything reachable from it over the *recorded* edges is marked live (**ScanBlack**, again with an
-//!   explicit stack, and without calling `trace` again: see `analysis`).
-//! * **CollectRoots**: every count is restored from the saved copy; what was reached but not marked live is
-//!   garbage (white). All white boxes are marked `DROPPED` and held (+1) by the collector; then every white
+//!   recording the edges it reports; every edge subtracts one from its target's *trial count* (a copy of
+//!   its strong count kept by the analysis; the header's count is never changed).
+//! * **ScanRoots**: a box whose trial count is still above zero is referenced from outside the graph; it
+//!   and everything reachable from it over the *recorded* edges is marked live (**ScanBlack**, again with
+//!   an explicit stack, and without calling `trace` again: see `analysis`).
+//! * **CollectRoots**: what was reached but not marked live is garbage (white). All white boxes are marked `DROPPED` and held (+1) by the collector; then every white
 //!   value is dropped while all white boxes are still allocated; then the holds are released and boxes
 //!   whose count fell to zero are freed. A box a `Drop` stored somewhere keeps a count, stays allocated
 //!   with its value dropped (a *zombie*: deref panics, `upgrade` says `None`), and is freed when its last
 //!   handle goes. Nothing else of the cycle leaks because of it.
 //!
+//! When automatic collections run (the threshold, and the debt that makes their total work linear) is
+//! explained in `buffer_in` and `gc::threshold`; a work budget bounds each one (see `analysis`).
+//!
 //! User code runs in two places: `trace` during analysis (if it panics, [`Analysis`]'s drop restores
-//! every count and mark and puts the roots back in the buffer) and `Drop` during CollectRoots (with `std`
+//! every mark and puts the roots back in the buffer) and `Drop` during CollectRoots (with `std`
 //! each drop is caught, the rest still dropped and freed, then the first panic resumed — or, in an
 //! automatic collection, swallowed and counted; without `std` the unwinding drop ends the collection: the
 //! values not dropped yet are leaked, and a guard releases every hold — see `drop_garbage`). Either way
@@ -35,10 +37,6 @@ use super::gcbox::{free_box, Flags, Header};
 use super::state::{self, State};
 use super::weak_cb;
 use super::{CallbackInfo, Phase};
-
-/// How much automatic collection may defer when collections keep finding little garbage (see
-/// [`adapt`]): the effective threshold stays within `threshold ..= threshold * MAX_GROWTH`.
-const MAX_GROWTH: usize = 64;
 
 /// The header behind a box pointer.
 ///
@@ -198,15 +196,35 @@ fn buffer_in(s: &State, h: NonNull<Header>) {
         return;
     }
     hr.set(Flags::BUFFERED);
-    let len = {
-        let mut roots = s.roots.borrow_mut();
-        roots.push(h);
-        roots.len()
-    };
-    // Never while unwinding: the garbage's `Drop`s would run inside a cleanup pad (a panic from
-    // one could not be reported, and with `panic = "unwind"` a second panic aborts).
-    if len >= s.effective_threshold.get() && s.enabled.get() && !s.collecting.get() && !unwinding()
-    {
+    s.roots.borrow_mut().push(h);
+}
+
+/// A new box is about to be made: counts it as live and as program activity, and runs an automatic
+/// collection if one is due.
+///
+/// Automatic collections start here, when allocating, as in CPython and rust-cc — not from the drop that
+/// buffers a root: a program only reading its data (cloning and dropping handles) allocates nothing, so
+/// it never pays for a traversal of the live data it reads, and garbage cannot grow without allocation.
+/// A collection is due when the buffer holds `threshold` roots and the last collection's debt is paid.
+/// The debt is the live boxes that collection visited, paid by as many allocations since: so all
+/// automatic collections together visit at most the boxes allocated plus the boxes freed, plus the last
+/// collection's visits — linear in the program's work, however large the live graph its roots reach.
+#[inline]
+pub(crate) fn note_new_box(s: &State) {
+    s.live.set(s.live.get() + 1);
+    let since = s.since.get() + 1;
+    s.since.set(since);
+    if since >= s.debt.get() && s.roots.borrow().len() >= s.threshold.get() {
+        auto_collect(s);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn auto_collect(s: &State) {
+    // Never while unwinding: the garbage's `Drop`s would run inside a cleanup pad (a panic from one
+    // could not be reported, and with `panic = "unwind"` a second panic aborts).
+    if s.enabled.get() && !s.collecting.get() && !unwinding() {
         collect(s, true);
     }
 }
@@ -253,37 +271,58 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
         &CallbackInfo {
             buffered,
             collected: 0,
+            visited: 0,
         },
     );
 
     sweep_frozen_candidates(s);
-    let roots = mem::take(&mut *s.roots.borrow_mut());
-    let mut analysis = Analysis::new(s, roots);
+    s.since.set(0);
+    let mut roots = mem::take(&mut *s.roots.borrow_mut());
+    let budget = if automatic {
+        s.budget.get()
+    } else {
+        usize::MAX
+    };
+    if budget == usize::MAX {
+        roots.append(&mut s.deferred.borrow_mut());
+    } else {
+        // Set-aside roots whose value died meanwhile are freed by a sweep once collections have visited
+        // as many boxes as the list holds since the last one: the sweep costs at most one step per box
+        // visited, and no dead box waits for an unbounded collection.
+        let len = s.deferred.borrow().len();
+        if len >= 64 && s.visited.get() - s.deferred_swept.get() >= len as u64 {
+            sweep_dead(&s.deferred, Flags::BUFFERED);
+            s.deferred_swept.set(s.visited.get());
+        }
+    }
+    let mut analysis = Analysis::new(s, roots, budget);
     analysis.mark_roots();
-    // Roots whose object is still alive: what the adaptive threshold weighs the result against (dead
-    // roots are released without any scanning, so they cost little).
-    let examined = analysis.roots_left();
     analysis.mark_gray();
     analysis.scan();
-    let white = analysis.finish();
+    let (white, visited) = analysis.finish();
     let collected = white.len();
+    // Visiting garbage is paid for by its allocation (an object is freed once); visiting live objects
+    // is paid for afterwards, by the activity the next automatic collection waits for.
+    s.debt.set(visited.saturating_sub(collected));
+    s.visited
+        .set(s.visited.get().saturating_add(visited as u64));
+    s.most_visited.set(s.most_visited.get().max(visited));
     // With `DEBUG_SAVEALL`, the garbage is kept in `gc::garbage()` instead (nothing is left to drop).
     let white = super::introspect::save_garbage(white);
     let panic = drop_garbage(s, white);
 
     s.collections.set(s.collections.get() + 1);
     s.collected.set(s.collected.get() + collected as u64);
-    s.time_ns
-        .set(s.time_ns.get().saturating_add(start.elapsed_ns()));
-    if automatic {
-        adapt(s, examined, collected);
-    }
+    let pause = start.elapsed_ns();
+    s.time_ns.set(s.time_ns.get().saturating_add(pause));
+    s.longest_pause_ns.set(s.longest_pause_ns.get().max(pause));
     run_callbacks(
         s,
         Phase::Stop,
         &CallbackInfo {
             buffered,
             collected,
+            visited,
         },
     );
     #[cfg(feature = "std")]
@@ -308,21 +347,6 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
     collected
 }
 
-/// The adaptive threshold: when an automatic collection finds fewer
-/// garbage objects than a quarter of the live roots it examined, the buffer is mostly live data and
-/// scanning it again soon would be wasted, so the effective threshold doubles (up to `MAX_GROWTH` times
-/// the user's); when a collection is productive, it halves back towards the user's threshold.
-fn adapt(s: &State, examined: usize, collected: usize) {
-    let base = s.threshold.get().max(1);
-    let cur = s.effective_threshold.get();
-    let next = if collected.saturating_mul(4) < examined {
-        cur.saturating_mul(2).min(base.saturating_mul(MAX_GROWTH))
-    } else {
-        (cur / 2).max(base)
-    };
-    s.effective_threshold.set(next);
-}
-
 fn run_callbacks(s: &State, phase: Phase, info: &CallbackInfo) {
     if s.callbacks.borrow().is_empty() {
         return;
@@ -345,7 +369,13 @@ fn run_callbacks(s: &State, phase: Phase, info: &CallbackInfo) {
 
 /// Frozen boxes that died while in the frozen-candidates list are freed (without tracing anything).
 fn sweep_frozen_candidates(s: &State) {
-    let mut list = s.frozen_candidates.borrow_mut();
+    sweep_dead(&s.frozen_candidates, Flags::FROZEN_CANDIDATE);
+}
+
+/// Takes the boxes whose value is dropped out of `list` (whose membership flag is `member`) and frees
+/// those nothing else holds.
+fn sweep_dead(list: &RefCell<Vec<NonNull<Header>>>, member: Flags) {
+    let mut list = list.borrow_mut();
     let mut dead = Vec::new();
     list.retain(|&h| {
         let keep = !hdr(h).has(Flags::DROPPED);
@@ -356,7 +386,7 @@ fn sweep_frozen_candidates(s: &State) {
     });
     drop(list);
     for h in dead {
-        hdr(h).clear(Flags::FROZEN_CANDIDATE);
+        hdr(h).clear(member);
         // SAFETY: DROPPED: the value is gone; the list owned the box until now.
         unsafe { free_if_unowned(h) };
     }
@@ -398,6 +428,7 @@ fn drop_garbage(s: &State, white: Vec<NonNull<Header>>) -> Payload {
                     self.state.resurrected.set(self.state.resurrected.get() + 1);
                 }
             }
+            super::analysis::recycle_white(self.state, mem::take(&mut self.white));
         }
     }
     let guard = Release { state: s, white };
@@ -473,7 +504,8 @@ fn freeze(s: &State) {
     s.epoch.set(e);
     s.freeze_mark.set(e);
     s.frozen_live.set(s.live.get());
-    let roots = mem::take(&mut *s.roots.borrow_mut());
+    let mut roots = mem::take(&mut *s.roots.borrow_mut());
+    roots.append(&mut s.deferred.borrow_mut());
     move_entries(
         roots,
         &s.frozen_candidates,

@@ -45,9 +45,12 @@
 //!   box freed at once, as in CPython (and `Rc`).
 //! * A drop that leaves the count above zero may have just cut the last outside reference to a cycle, so
 //!   the box goes into this thread's *possible-roots buffer* (Bacon–Rajan's purple), once.
-//!   [`count()`] is the buffer's length; when it reaches [`threshold()`] (700 by default, CPython's first
-//!   generation) a collection runs automatically, unless [`disable`]d (and, with `std`, not while the
-//!   thread is unwinding from a panic).
+//!   [`count()`] is the buffer's length. Once it has reached [`threshold()`] (700 by default, CPython's
+//!   first generation), the next `Gc` allocation runs a collection automatically (allocation is where
+//!   CPython and rust-cc start theirs too), unless [`disable`]d (and, with `std`, not while the thread is
+//!   unwinding from a panic) — and once the last collection's cost is paid for (see [`threshold()`]), so
+//!   that automatic collection does work linear in the program's, however large the live graph.
+//!   [`set_work_budget`] bounds the objects one automatic collection visits, for short pauses.
 //! * A collection ([`collect()`]) trial-deletes from the buffered roots: it subtracts every reference that
 //!   comes from inside the graph reachable from them (MarkGray), keeps what still has outside references
 //!   and all it reaches (Scan), and frees the rest (CollectRoots). Every traversal uses an explicit stack,
@@ -167,29 +170,64 @@ pub fn is_enabled() -> bool {
 }
 
 /// Sets how many possible roots trigger an automatic collection (`gc.set_threshold(n)`); 0 is taken as 1.
-/// Also resets the adaptive threshold to this value.
+/// Also clears the last collection's debt (see below).
 pub fn set_threshold(possible_roots: usize) {
     let t = possible_roots.max(1);
     state::with_or((), |s| {
         s.threshold.set(t);
-        s.effective_threshold.set(t);
+        s.debt.set(0);
     });
 }
 
 /// The threshold last set (`gc.get_threshold()[0]`); 700 by default.
 ///
-/// Automatic collection may wait for more than this many roots when recent collections found mostly live
-/// objects: after an automatic collection that finds fewer garbage objects than a quarter of the live
-/// roots it examined, the effective threshold doubles (up to 64 times this value); a productive one halves
-/// it back. This avoids
-/// rescanning the same live graph over and over. [`GcStats::effective_threshold`] shows the current value.
+/// An automatic collection starts at a `Gc` allocation, once this many possible roots are buffered and
+/// the last collection is paid for: a collection that visits `v` objects of which `g` are garbage leaves
+/// a debt of `v - g`, and the next automatic one waits for that many allocations as well. Visiting
+/// garbage costs nothing extra (each object is freed once); visiting live objects is paid for by the
+/// program's own work since. So all automatic collections together visit at most the objects allocated
+/// plus the objects freed (plus the last one's visits),
+/// whatever the size of the live graph (CPython 3.12 bounds its full collections the same way, by the
+/// growth of the long-lived population). [`GcStats::effective_threshold`] shows what the next automatic
+/// collection waits for.
 pub fn threshold() -> usize {
     state::with_or(state::DEFAULT_THRESHOLD, |s| s.threshold.get())
 }
 
+/// Bounds the objects one *automatic* collection visits (`None`, the default: no bound), for programs
+/// that need short pauses. [`collect`] is never bounded.
+///
+/// A bounded collection takes boxes into its analysis until the budget is reached; roots it did not get
+/// to, and roots it could not decide, stay buffered for the next one, first in line. A possible root
+/// whose graph alone exceeds the budget is set aside (it stays counted in [`count`]) for the next
+/// unbounded collection. So garbage that fits in the budget (what a possible root reaches is smaller than
+/// the budget) is freed as usual; a larger garbage structure is only found by an unbounded collection:
+/// call [`collect`] now and then, or turn the budget off (a thread that exits runs one too). A set-aside
+/// root whose value dies (freed by counting) is freed by a later bounded collection.
+/// `Some(0)` is taken as `Some(1)`.
+///
+/// ```
+/// use poolgc::gc;
+/// gc::set_work_budget(Some(10_000));
+/// assert_eq!(gc::work_budget(), Some(10_000));
+/// // ... each automatic collection now visits at most 10 000 objects ...
+/// gc::set_work_budget(None);
+/// ```
+pub fn set_work_budget(objects: Option<usize>) {
+    let b = objects.map_or(usize::MAX, |b| b.max(1));
+    state::with_or((), |s| s.budget.set(b));
+}
+
+/// The work budget of automatic collections ([`set_work_budget`]); `None` when unbounded.
+pub fn work_budget() -> Option<usize> {
+    state::with_or(None, |s| Some(s.budget.get()).filter(|&b| b != usize::MAX))
+}
+
 /// The number of possible roots buffered now (`gc.get_count()[0]`).
+///
+/// With a work budget this includes the roots set aside for the next unbounded collection.
 pub fn count() -> usize {
-    state::with_or(0, |s| s.roots.borrow().len())
+    state::with_or(0, |s| s.roots.borrow().len() + s.deferred.borrow().len())
 }
 
 /// Freezes every object alive now (`gc.freeze()`): they are never buffered or traversed again until
@@ -233,14 +271,23 @@ pub struct GcStats {
     pub drop_panics_ignored: u64,
     /// Time spent in collections (with `std`; zero without).
     pub time: Duration,
+    /// The longest collection (with `std`; zero without): the longest pause the collector made.
+    pub longest_pause: Duration,
+    /// Objects visited (taken into an analysis and traced) by all collections: the collector's work.
+    pub visited: u64,
+    /// The most objects one collection visited.
+    pub most_visited: usize,
     /// `Gc` objects made by this thread and not yet freed.
     pub live: usize,
     /// Possible roots buffered now ([`count`]).
     pub buffered: usize,
     /// The threshold set ([`threshold`]).
     pub threshold: usize,
-    /// The threshold automatic collection uses now (adapted; see [`threshold`]).
+    /// Possible roots the next automatic collection waits for: the threshold, or the last collection's
+    /// debt if larger (see [`threshold`]).
     pub effective_threshold: usize,
+    /// The work budget of automatic collections ([`work_budget`]).
+    pub work_budget: Option<usize>,
     /// Live frozen objects ([`get_freeze_count`]).
     pub frozen: usize,
     /// Whether automatic collection is on.
@@ -255,10 +302,14 @@ pub fn stats() -> GcStats {
         resurrected: s.resurrected.get(),
         drop_panics_ignored: s.drop_panics_ignored.get(),
         time: Duration::from_nanos(s.time_ns.get()),
+        longest_pause: Duration::from_nanos(s.longest_pause_ns.get()),
+        visited: s.visited.get(),
+        most_visited: s.most_visited.get(),
         live: s.live.get(),
-        buffered: s.roots.borrow().len(),
+        buffered: s.roots.borrow().len() + s.deferred.borrow().len(),
         threshold: s.threshold.get(),
-        effective_threshold: s.effective_threshold.get(),
+        effective_threshold: s.threshold.get().max(s.debt.get()),
+        work_budget: Some(s.budget.get()).filter(|&b| b != usize::MAX),
         frozen: s.frozen_live.get(),
         enabled: s.enabled.get(),
     })
@@ -281,6 +332,8 @@ pub struct CallbackInfo {
     pub buffered: usize,
     /// Objects found to be garbage (0 at [`Phase::Start`]).
     pub collected: usize,
+    /// Objects the collection visited (0 at [`Phase::Start`]).
+    pub visited: usize,
 }
 
 /// Identifies a callback for [`remove_callback`].

@@ -92,7 +92,8 @@ impl<T: Trace> Gc<T> {
 #[inline]
 pub(crate) fn new_box_epoch() -> u32 {
     let f = |s: &state::State| {
-        s.live.set(s.live.get() + 1);
+        // May run an automatic collection (which may apply a deferred `freeze()`): epoch read after.
+        super::collector::note_new_box(s);
         s.epoch.get()
     };
     #[cfg(feature = "std")]

@@ -22,6 +22,7 @@ use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::ptr::NonNull;
 
+use super::analysis::Scratch;
 use super::gcbox::Header;
 use super::{CallbackInfo, Phase};
 
@@ -33,13 +34,23 @@ pub(crate) type Callback = Box<dyn FnMut(Phase, &CallbackInfo)>;
 pub(crate) struct State {
     /// The possible-roots buffer: boxes with `BUFFERED`.
     pub(crate) roots: RefCell<Vec<NonNull<Header>>>,
+    /// Possible roots whose graph is larger than the work budget (`BUFFERED`, owned by this list): left
+    /// to the next unbounded collection, which takes them back into the analysis.
+    pub(crate) deferred: RefCell<Vec<NonNull<Header>>>,
+    /// `visited` when `deferred` was last swept of dead boxes.
+    pub(crate) deferred_swept: Cell<u64>,
     /// Frozen boxes decremented to non-zero while frozen (`FROZEN_CANDIDATE`), for `unfreeze()`.
     pub(crate) frozen_candidates: RefCell<Vec<NonNull<Header>>>,
     pub(crate) enabled: Cell<bool>,
     pub(crate) collecting: Cell<bool>,
     pub(crate) threshold: Cell<usize>,
-    /// The threshold automatic collection uses now (adapted; see `collector::adapt`).
-    pub(crate) effective_threshold: Cell<usize>,
+    /// Boxes allocated since the last collection: the program activity that pays for the next.
+    pub(crate) since: Cell<usize>,
+    /// What the last collection cost beyond the garbage it found (live objects visited): the next
+    /// automatic collection waits until `since` reaches it (see `collector::note_new_box`).
+    pub(crate) debt: Cell<usize>,
+    /// Most objects an automatic collection may visit; `usize::MAX` when unbounded.
+    pub(crate) budget: Cell<usize>,
     /// Birth epoch given to new boxes; `freeze()` advances it.
     pub(crate) epoch: Cell<u32>,
     /// Boxes with `epoch < freeze_mark` are frozen; 0 when nothing is.
@@ -57,6 +68,14 @@ pub(crate) struct State {
     /// Garbage `Drop` panics an automatic collection swallowed.
     pub(crate) drop_panics_ignored: Cell<u64>,
     pub(crate) time_ns: Cell<u64>,
+    /// Objects visited (taken into an analysis) by all collections.
+    pub(crate) visited: Cell<u64>,
+    /// The longest collection, in nanoseconds (with `std`).
+    pub(crate) longest_pause_ns: Cell<u64>,
+    /// The most objects one collection visited.
+    pub(crate) most_visited: Cell<usize>,
+    /// The analysis' buffers between collections (see [`Scratch`]).
+    pub(crate) scratch: Cell<Scratch>,
     pub(crate) callbacks: RefCell<Vec<(u64, Callback)>>,
     pub(crate) next_callback_id: Cell<u64>,
     /// The trashcan's depth (see [`with_trashcan`]); with `std` it is a thread-local of its own.
@@ -74,11 +93,15 @@ impl State {
     pub(crate) const fn new() -> State {
         State {
             roots: RefCell::new(Vec::new()),
+            deferred: RefCell::new(Vec::new()),
+            deferred_swept: Cell::new(0),
             frozen_candidates: RefCell::new(Vec::new()),
             enabled: Cell::new(true),
             collecting: Cell::new(false),
             threshold: Cell::new(DEFAULT_THRESHOLD),
-            effective_threshold: Cell::new(DEFAULT_THRESHOLD),
+            since: Cell::new(0),
+            debt: Cell::new(0),
+            budget: Cell::new(usize::MAX),
             epoch: Cell::new(1),
             freeze_mark: Cell::new(0),
             pending_freeze: Cell::new(None),
@@ -89,6 +112,10 @@ impl State {
             resurrected: Cell::new(0),
             drop_panics_ignored: Cell::new(0),
             time_ns: Cell::new(0),
+            visited: Cell::new(0),
+            longest_pause_ns: Cell::new(0),
+            most_visited: Cell::new(0),
+            scratch: Cell::new(Scratch::new()),
             callbacks: RefCell::new(Vec::new()),
             next_callback_id: Cell::new(1),
             #[cfg(not(feature = "std"))]
@@ -144,7 +171,7 @@ impl Drop for State {
             this.collecting.set(false);
             // Also when automatic collection is disabled: like CPython's `gc.disable()`, that only stops
             // automatic collections, and this one is the thread's last chance.
-            if !this.roots.borrow().is_empty() {
+            if !this.roots.borrow().is_empty() || !this.deferred.borrow().is_empty() {
                 let collect = || super::collector::collect(this, false);
                 let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(collect));
             }
@@ -164,8 +191,9 @@ impl Drop for State {
             }
         }
         let roots = core::mem::take(self.roots.get_mut());
+        let deferred = core::mem::take(self.deferred.get_mut());
         let frozen = core::mem::take(self.frozen_candidates.get_mut());
-        for h in roots.into_iter().chain(frozen) {
+        for h in roots.into_iter().chain(deferred).chain(frozen) {
             // SAFETY: a buffered box is owned by the buffer, hence allocated.
             let hr = unsafe { h.as_ref() };
             hr.clear(super::gcbox::Flags::BUFFERED | super::gcbox::Flags::FROZEN_CANDIDATE);
