@@ -68,7 +68,7 @@
 //! keeps that box allocated as a *zombie* (its value is gone; deref panics) until that handle is dropped;
 //! the rest of the cycle is freed normally. A panic in `Drop` or in `trace` propagates after the collector
 //! has restored its state (see [`Trace`] for the contract and the cost of breaking it) — except that a
-//! garbage `Drop`'s panic in an *automatic* collection (one the threshold started inside a `Gc` drop) is
+//! garbage `Drop`'s panic in an *automatic* collection (one the threshold started inside a `Gc` allocation) is
 //! swallowed and counted in [`GcStats::drop_panics_ignored`], as CPython reports "Exception ignored".
 //!
 //! # Threads, and `no_std`
@@ -266,8 +266,8 @@ pub struct GcStats {
     /// that unwound still references them, kept for good.
     pub resurrected: u64,
     /// Panics of garbage `Drop`s swallowed by automatic collections (CPython's "Exception ignored in
-    /// ..."): a collection started by the threshold inside a `Gc` drop drops such payloads instead of
-    /// unwinding out of that drop. An explicit [`collect`] resumes the first one instead.
+    /// ..."): a collection started by the threshold inside a `Gc` allocation drops such payloads instead of
+    /// unwinding out of that allocation. An explicit [`collect`] resumes the first one instead.
     pub drop_panics_ignored: u64,
     /// Time spent in collections (with `std`; zero without).
     pub time: Duration,

@@ -22,8 +22,8 @@ pub const IMMORTAL_COUNT: usize = IMMORTAL_STRONG as usize;
 /// Cloning adds one to the count, dropping removes one; when it reaches zero the value is dropped and its
 /// box (from poolgc's pools) freed at once. When a drop leaves the count above zero, the box may have
 /// become part of an unreachable cycle, so it is remembered in the thread's possible-roots buffer (once),
-/// and the next collection ([`collect`](super::collect), or automatic when the buffer reaches
-/// [`threshold`](super::threshold)) decides. See the [module docs](super) for the whole story.
+/// and the next collection ([`collect`](super::collect), or an automatic one started by a later `Gc`
+/// allocation once the buffer has reached [`threshold`](super::threshold)) decides. See the [module docs](super) for the whole story.
 ///
 /// `Gc` is neither `Send` nor `Sync`: counts are plain integers, and each thread collects only its own
 /// objects.
