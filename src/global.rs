@@ -82,6 +82,19 @@ pub struct PoolAlloc {
     pool_mask: usize,
 }
 
+/// A heap that grows from the host, for the constructors that promise one. Without a memory source in
+/// this build such a heap could only fail every allocation, so constructing one is refused: at compile
+/// time in a `static` or `const` (the usual form), at once otherwise.
+const fn hosted(config: Config) -> Heap {
+    if !crate::source::HOST_MEMORY {
+        panic!(
+            "poolgc: PoolAlloc::new() (and with_config) has no memory source in this build (feature \
+             `os` needs Unix or `std`): use PoolAlloc::empty() and hand it memory with add_region"
+        );
+    }
+    Heap::new(config)
+}
+
 /// A value alone on its cache lines (64-byte aligned, size rounded up to 64).
 #[repr(align(64))]
 struct CacheAligned<T>(T);
@@ -99,13 +112,27 @@ impl PoolAlloc {
     // constructors below exist twice: `const` normally, plain `fn` under loom (same bodies). A loom model
     // builds its `PoolAlloc` values at run time inside `loom::model`, so nothing is lost there.
 
-    /// An allocator with CPython's geometry ([`Config::HOSTED`]) that grows from the OS on demand
-    /// (feature `os`; without it, only regions handed over serve). With feature `std` it has per-thread
-    /// caches of small blocks in front of its lock (see [`new_locked`](PoolAlloc::new_locked) for the
-    /// variant without them).
+    /// An allocator with CPython's geometry ([`Config::HOSTED`]) that grows from the host on demand
+    /// (feature `os`: `mmap` on Unix, the platform allocator on other hosts with `std`). With feature
+    /// `std` it has per-thread caches of small blocks in front of its lock (see
+    /// [`new_locked`](PoolAlloc::new_locked) for the variant without them).
+    ///
+    /// In a build with no memory source (no `os`, or `os` on a target with neither Unix nor `std`) it is
+    /// refused: deprecated with the fix in its note, and a compile error in a `static`, so that no
+    /// program builds whose first allocation would fail. Use [`empty`](PoolAlloc::empty) and
+    /// [`add_region`](PoolAlloc::add_region) there. The same holds for `with_config` and the `*_locked`
+    /// variants.
+    #[cfg_attr(
+        not(any(
+            all(feature = "os", unix, not(poolgc_system)),
+            all(feature = "os", feature = "std", any(not(unix), poolgc_system))
+        )),
+        deprecated = "this build has no memory source (feature `os` on a host with `std` or Unix): use \
+                      `PoolAlloc::empty()` and hand it memory with `add_region`"
+    )]
     #[cfg(not(loom))]
     pub const fn new() -> Self {
-        Self::with_config(Config::HOSTED)
+        Self::build(hosted(Config::HOSTED), Config::HOSTED, true)
     }
 
     /// An allocator that never asks the OS: it serves only the regions handed to
@@ -117,9 +144,17 @@ impl PoolAlloc {
     }
 
     /// Like [`new`](PoolAlloc::new), with another geometry.
+    #[cfg_attr(
+        not(any(
+            all(feature = "os", unix, not(poolgc_system)),
+            all(feature = "os", feature = "std", any(not(unix), poolgc_system))
+        )),
+        deprecated = "this build has no memory source (feature `os` on a host with `std` or Unix): use \
+                      `PoolAlloc::empty()` and hand it memory with `add_region`"
+    )]
     #[cfg(not(loom))]
     pub const fn with_config(config: Config) -> Self {
-        Self::build(Heap::new(config), config, true)
+        Self::build(hosted(config), config, true)
     }
 
     /// Like [`empty`](PoolAlloc::empty), with another geometry.
@@ -142,9 +177,17 @@ impl PoolAlloc {
     /// unsafe { a.dealloc(a.alloc(l), l) };
     /// assert_eq!(a.stats().bytes_in_use, 0); // exact: no cache holds the block
     /// ```
+    #[cfg_attr(
+        not(any(
+            all(feature = "os", unix, not(poolgc_system)),
+            all(feature = "os", feature = "std", any(not(unix), poolgc_system))
+        )),
+        deprecated = "this build has no memory source (feature `os` on a host with `std` or Unix): use \
+                      `PoolAlloc::empty()` and hand it memory with `add_region`"
+    )]
     #[cfg(not(loom))]
     pub const fn new_locked() -> Self {
-        Self::with_config_locked(Config::HOSTED)
+        Self::build(hosted(Config::HOSTED), Config::HOSTED, false)
     }
 
     /// Like [`empty`](PoolAlloc::empty), without thread caches (see [`new_locked`](PoolAlloc::new_locked)).
@@ -155,9 +198,17 @@ impl PoolAlloc {
 
     /// Like [`with_config`](PoolAlloc::with_config), without thread caches (see
     /// [`new_locked`](PoolAlloc::new_locked)).
+    #[cfg_attr(
+        not(any(
+            all(feature = "os", unix, not(poolgc_system)),
+            all(feature = "os", feature = "std", any(not(unix), poolgc_system))
+        )),
+        deprecated = "this build has no memory source (feature `os` on a host with `std` or Unix): use \
+                      `PoolAlloc::empty()` and hand it memory with `add_region`"
+    )]
     #[cfg(not(loom))]
     pub const fn with_config_locked(config: Config) -> Self {
-        Self::build(Heap::new(config), config, false)
+        Self::build(hosted(config), config, false)
     }
 
     /// Like [`empty_with_config`](PoolAlloc::empty_with_config), without thread caches (see
@@ -338,7 +389,7 @@ impl PoolAlloc {
     /// [`PoolAlloc::with_config`] (not `const` under `cfg(loom)`).
     #[cfg(loom)]
     pub fn with_config(config: Config) -> Self {
-        Self::build(Heap::new(config), config, true)
+        Self::build(hosted(config), config, true)
     }
 
     /// [`PoolAlloc::empty_with_config`] (not `const` under `cfg(loom)`).
@@ -350,7 +401,7 @@ impl PoolAlloc {
     /// [`PoolAlloc::with_config_locked`] (not `const` under `cfg(loom)`).
     #[cfg(loom)]
     pub fn with_config_locked(config: Config) -> Self {
-        Self::build(Heap::new(config), config, false)
+        Self::build(hosted(config), config, false)
     }
 
     /// [`PoolAlloc::empty_with_config_locked`] (not `const` under `cfg(loom)`).
@@ -457,6 +508,8 @@ impl PoolAlloc {
 }
 
 impl Default for PoolAlloc {
+    /// [`PoolAlloc::new`].
+    #[allow(deprecated)]
     fn default() -> Self {
         Self::new()
     }
