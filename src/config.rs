@@ -101,6 +101,29 @@ impl Config {
     pub const fn pools_per_arena(&self) -> usize {
         self.arena_size / self.pool_size
     }
+
+    /// The geometry that suits a heap over a region of `len` bytes, as
+    /// [`PoolAlloc::empty`](crate::PoolAlloc::empty) chooses it from its first region: [`SMALL`] below
+    /// 256 KiB, [`MEDIUM`] below 16 MiB, [`HOSTED`] from there (see "Choosing sizes for a small heap").
+    ///
+    /// [`SMALL`]: Config::SMALL
+    /// [`MEDIUM`]: Config::MEDIUM
+    /// [`HOSTED`]: Config::HOSTED
+    ///
+    /// ```
+    /// use poolgc::Config;
+    /// assert_eq!(Config::for_region(16 * 1024), Config::SMALL);
+    /// assert_eq!(Config::for_region(64 << 20), Config::HOSTED);
+    /// ```
+    pub const fn for_region(len: usize) -> Config {
+        if len < 256 * 1024 {
+            Config::SMALL
+        } else if len < 16 << 20 {
+            Config::MEDIUM
+        } else {
+            Config::HOSTED
+        }
+    }
 }
 
 impl Default for Config {

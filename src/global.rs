@@ -5,6 +5,7 @@
 use core::alloc::{GlobalAlloc, Layout};
 use core::fmt;
 use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crate::config::Config;
 use crate::heap::{Heap, HeapError};
@@ -75,11 +76,16 @@ pub struct PoolAlloc {
     /// the lock, and must not evict the read-mostly fields (the cache token, `pool_max`) that every
     /// thread's fast path reads.
     heap: CacheAligned<Lock<Heap>>,
-    /// The heap's medium-class bound (fixed by the geometry), so that a layout's class is found before
-    /// the lock is taken (or, with thread caches, without it).
-    pool_max: usize,
-    /// `pool_size - 1` of the heap's geometry: a freed block's pool header is prefetched before the lock.
-    pool_mask: usize,
+    /// The heap's medium-class bound, so that a layout's class is found before the lock is taken (or, with
+    /// thread caches, without it). Set at construction, or, for [`empty`](PoolAlloc::empty), under the
+    /// lock when the first region fixes the geometry: until then it is `SMALL_MAX`, the least of every
+    /// geometry, and no block exists. So a value read for a live block is the heap's (the block was handed
+    /// out after the store, under the same lock); a stale one only sends a medium request to the locked
+    /// path, where the heap classes it itself.
+    pool_max: AtomicUsize,
+    /// `pool_size - 1` of the heap's geometry, set with `pool_max`: a freed block's pool header is
+    /// prefetched before the lock (a hint: a stale value only prefetches the wrong line).
+    pool_mask: AtomicUsize,
 }
 
 /// A heap that grows from the host, for the constructors that promise one. Without a memory source in
@@ -136,11 +142,22 @@ impl PoolAlloc {
     }
 
     /// An allocator that never asks the OS: it serves only the regions handed to
-    /// [`add_region`](PoolAlloc::add_region). Uses [`Config::SMALL`], which suits heaps from a few KiB up.
+    /// [`add_region`](PoolAlloc::add_region). The first region decides its geometry
+    /// ([`Config::for_region`]): 1 KiB pools for a firmware heap of a few KiB, CPython's for tens of MiB.
     /// Cached like [`new`](PoolAlloc::new) with feature `std`.
+    ///
+    /// ```
+    /// use poolgc::{Config, PoolAlloc};
+    ///
+    /// static A: PoolAlloc = PoolAlloc::empty_locked();
+    /// static mut HEAP: [u8; 16 * 1024] = [0; 16 * 1024];
+    /// // SAFETY: HEAP is used by nothing else.
+    /// unsafe { A.add_region(&raw mut HEAP as *mut u8, 16 * 1024) };
+    /// assert_eq!(A.stats().config, Config::SMALL);
+    /// ```
     #[cfg(not(loom))]
     pub const fn empty() -> Self {
-        Self::empty_with_config(Config::SMALL)
+        Self::build(Heap::empty_fitted(), Config::SMALL, true)
     }
 
     /// Like [`new`](PoolAlloc::new), with another geometry.
@@ -193,7 +210,7 @@ impl PoolAlloc {
     /// Like [`empty`](PoolAlloc::empty), without thread caches (see [`new_locked`](PoolAlloc::new_locked)).
     #[cfg(not(loom))]
     pub const fn empty_locked() -> Self {
-        Self::empty_with_config_locked(Config::SMALL)
+        Self::build(Heap::empty_fitted(), Config::SMALL, false)
     }
 
     /// Like [`with_config`](PoolAlloc::with_config), without thread caches (see
@@ -227,8 +244,8 @@ impl PoolAlloc {
             heap: CacheAligned(Lock::new(heap)),
             #[cfg(feature = "std")]
             cache: thread_cache::Owner::new(cached),
-            pool_max: crate::heap::pool_max(config),
-            pool_mask: config.pool_size() - 1,
+            pool_max: AtomicUsize::new(crate::heap::pool_max(config)),
+            pool_mask: AtomicUsize::new(config.pool_size() - 1),
         }
     }
 
@@ -269,7 +286,7 @@ impl PoolAlloc {
     /// path. Computed before the lock is taken, so that the critical section is only the pool work.
     #[inline(always)]
     fn pool_class(&self, layout: Layout) -> Option<usize> {
-        pool_class_of(layout.size(), layout.align(), self.pool_max)
+        pool_class_of(layout.size(), layout.align(), self.pool_max.load(Relaxed))
     }
 
     /// The locked path of `alloc` (the only one for an allocator without thread caches). Out of line
@@ -278,10 +295,12 @@ impl PoolAlloc {
     #[cfg_attr(feature = "std", inline(never))]
     #[cfg_attr(not(feature = "std"), inline)]
     fn alloc_locked(&self, layout: Layout) -> *mut u8 {
-        let p = match self.pool_class(layout) {
-            // SAFETY: the class comes from `pool_class`, with the heap's own `pool_max`.
-            Some(class) => unsafe { self.heap().lock().alloc_class(class) },
-            None => self.heap().lock().alloc_large_block(layout),
+        // Classed under the lock, by the heap itself: `self.pool_max` may not show a geometry just fixed.
+        let mut heap = self.heap().lock();
+        let p = match heap.pool_class(layout) {
+            // SAFETY: the class is the heap's own for this layout.
+            Some(class) => unsafe { heap.alloc_class(class) },
+            None => heap.alloc_large_block(layout),
         };
         p.map_or(ptr::null_mut(), NonNull::as_ptr)
     }
@@ -295,7 +314,7 @@ impl PoolAlloc {
     unsafe fn dealloc_locked(&self, ptr: *mut u8, layout: Layout) {
         if self.pool_class(layout).is_some() {
             crate::pool::prefetch(ptr.addr());
-            crate::pool::prefetch(ptr.addr() & !self.pool_mask);
+            crate::pool::prefetch(ptr.addr() & !self.pool_mask.load(Relaxed));
             // SAFETY: GlobalAlloc's contract: `ptr` is a live block of ours, and a pooled layout means it
             // lives in one of the heap's pools.
             unsafe { self.heap().lock().dealloc_small(ptr) }
@@ -383,7 +402,7 @@ impl PoolAlloc {
     /// [`PoolAlloc::empty`] (not `const` under `cfg(loom)`).
     #[cfg(loom)]
     pub fn empty() -> Self {
-        Self::empty_with_config(Config::SMALL)
+        Self::build(Heap::empty_fitted(), Config::SMALL, true)
     }
 
     /// [`PoolAlloc::with_config`] (not `const` under `cfg(loom)`).
@@ -418,8 +437,8 @@ impl PoolAlloc {
             heap: CacheAligned(Lock::new(heap)),
             #[cfg(feature = "std")]
             cache: thread_cache::Owner::new(cached),
-            pool_max: crate::heap::pool_max(config),
-            pool_mask: config.pool_size() - 1,
+            pool_max: AtomicUsize::new(crate::heap::pool_max(config)),
+            pool_mask: AtomicUsize::new(config.pool_size() - 1),
         }
     }
 
@@ -453,8 +472,14 @@ impl PoolAlloc {
     /// # Safety
     /// As for [`add_region`](PoolAlloc::add_region).
     pub unsafe fn try_add_region(&self, start: *mut u8, len: usize) -> Result<(), RegionError> {
+        let mut heap = self.heap().lock();
         // SAFETY: forwarded contract.
-        unsafe { self.heap().lock().add_region(start, len) }
+        unsafe { heap.add_region(start, len) }?;
+        // The geometry may just have been fixed (see `pool_max`): stored before the lock is released.
+        let config = heap.config();
+        self.pool_max.store(crate::heap::pool_max(config), Relaxed);
+        self.pool_mask.store(config.pool_size() - 1, Relaxed);
+        Ok(())
     }
 
     /// Covers this allocator with poolgc's fork handlers; whether it is covered.
