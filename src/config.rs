@@ -104,22 +104,24 @@ impl Config {
 
     /// The geometry that suits a heap over a region of `len` bytes, as
     /// [`PoolAlloc::empty`](crate::PoolAlloc::empty) chooses it from its first region: [`SMALL`] below
-    /// 256 KiB, [`MEDIUM`] below 16 MiB, [`HOSTED`] from there (see "Choosing sizes for a small heap").
+    /// 2 MiB, 4 KiB pools in 32 KiB arenas below 64 MiB, [`HOSTED`] from there. Arenas stay a small
+    /// fraction of the region, since a partly used arena's free pools are lost to large blocks
+    /// (`cargo run --release -p poolgc-bench --bin static_region` measures the fill at first failure).
     ///
     /// [`SMALL`]: Config::SMALL
-    /// [`MEDIUM`]: Config::MEDIUM
     /// [`HOSTED`]: Config::HOSTED
     ///
     /// ```
     /// use poolgc::Config;
     /// assert_eq!(Config::for_region(16 * 1024), Config::SMALL);
+    /// assert_eq!(Config::for_region(4 << 20), Config::new(4096, 32 * 1024));
     /// assert_eq!(Config::for_region(64 << 20), Config::HOSTED);
     /// ```
     pub const fn for_region(len: usize) -> Config {
-        if len < 256 * 1024 {
+        if len < 2 << 20 {
             Config::SMALL
-        } else if len < 16 << 20 {
-            Config::MEDIUM
+        } else if len < 64 << 20 {
+            Config::new(4096, 32 * 1024)
         } else {
             Config::HOSTED
         }

@@ -10,9 +10,9 @@ use poolgc::{Config, PoolAlloc};
 /// Region sizes around each threshold of `Config::for_region`, and what they get.
 const CASES: [(usize, Config); 4] = [
     (16 * 1024, Config::SMALL),
-    (256 * 1024 - 1, Config::SMALL),
-    (256 * 1024, Config::MEDIUM),
-    (16 << 20, Config::HOSTED),
+    ((2 << 20) - 1, Config::SMALL),
+    (2 << 20, Config::new(4096, 32 * 1024)),
+    (64 << 20, Config::HOSTED),
 ];
 
 /// Random allocations, reallocations and frees of 1 B–`max` (at most 32 live; medium classes where the
@@ -62,7 +62,7 @@ fn churn(a: &PoolAlloc, steps: usize, max: usize) {
 fn the_first_region_decides_the_geometry_and_blocks_follow_it() {
     let steps = if cfg!(miri) { 200 } else { 20_000 };
     for (len, want) in CASES {
-        if cfg!(miri) && len > 1 << 20 {
+        if cfg!(miri) && len > 4 << 20 {
             continue;
         }
         let r = Region::new(len, 4096);
@@ -88,7 +88,7 @@ fn the_first_region_decides_the_geometry_and_blocks_follow_it() {
 #[test]
 fn a_cached_allocator_follows_the_fitted_geometry() {
     let steps = if cfg!(miri) { 200 } else { 20_000 };
-    let len = if cfg!(miri) { 256 * 1024 } else { 16 << 20 };
+    let len = if cfg!(miri) { 2 << 20 } else { 64 << 20 };
     let r = Region::new(len, 4096);
     let a = PoolAlloc::empty();
     // SAFETY: a fresh allocation, used by nothing else, outliving `a` (dropped first).
