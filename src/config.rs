@@ -3,7 +3,7 @@
 //! pymalloc hard-codes 16 KiB pools in 1 MiB arenas. Those are good hosted defaults ([`Config::HOSTED`]),
 //! but a firmware heap of 16 KiB must be able to hold several arenas, so the geometry is a value handed to
 //! [`Heap::new`](crate::Heap::new) / [`PoolAlloc::with_config`](crate::PoolAlloc::with_config), checked at
-//! compile time when the allocator is a `static`.
+//! compile time when the allocator is a `static`, or fitted to the first region (`Config::for_region`).
 
 use crate::size_class::SMALL_MAX;
 
@@ -27,8 +27,9 @@ use crate::size_class::SMALL_MAX;
 ///
 /// At 16 KiB about 64 of those bytes per KiB are the one pool the region's header (in its last bytes)
 /// spoils. One size class filling the heap is the best case for large pools; with many classes in use,
-/// each holds a partly empty pool, so prefer the smaller geometry when in doubt: `SMALL` up to ~128 KiB,
-/// `MEDIUM` up to a few MiB, `HOSTED` beyond.
+/// each holds a partly empty pool, and a partly used arena's free pools are lost to large blocks, so
+/// prefer the smaller geometry when in doubt. [`Config::for_region`] is the rule
+/// [`PoolAlloc::empty`](crate::PoolAlloc::empty) applies to its first region.
 ///
 /// ```
 /// use poolgc::{Config, PoolAlloc};
@@ -100,6 +101,31 @@ impl Config {
     #[inline(always)]
     pub const fn pools_per_arena(&self) -> usize {
         self.arena_size / self.pool_size
+    }
+
+    /// The geometry that suits a heap over a region of `len` bytes, as
+    /// [`PoolAlloc::empty`](crate::PoolAlloc::empty) chooses it from its first region: [`SMALL`] below
+    /// 2 MiB, 4 KiB pools in 32 KiB arenas below 64 MiB, [`HOSTED`] from there. Arenas stay a small
+    /// fraction of the region, since a partly used arena's free pools are lost to large blocks
+    /// (`cargo run --release -p poolgc-bench --bin static_region` measures the fill at first failure).
+    ///
+    /// [`SMALL`]: Config::SMALL
+    /// [`HOSTED`]: Config::HOSTED
+    ///
+    /// ```
+    /// use poolgc::Config;
+    /// assert_eq!(Config::for_region(16 * 1024), Config::SMALL);
+    /// assert_eq!(Config::for_region(4 << 20), Config::new(4096, 32 * 1024));
+    /// assert_eq!(Config::for_region(64 << 20), Config::HOSTED);
+    /// ```
+    pub const fn for_region(len: usize) -> Config {
+        if len < 2 << 20 {
+            Config::SMALL
+        } else if len < 64 << 20 {
+            Config::new(4096, 32 * 1024)
+        } else {
+            Config::HOSTED
+        }
     }
 }
 

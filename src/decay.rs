@@ -11,9 +11,9 @@
 /// Default period, in milliseconds (see `Heap::set_spare_decay_ms`).
 pub(crate) const DECAY_MS: u32 = 1000;
 
-/// A monotonic clock in milliseconds (only heaps that grow from the OS read it; without the OS there is no
-/// clock and it reads 0, so no period ever ends). It allocates nothing and needs no initialisation, so an
-/// allocator may read it anywhere.
+/// A monotonic clock in milliseconds (only heaps that grow from the OS read it; without the OS, or on
+/// wasm, there is no clock and it reads 0, so no period ever ends). It allocates nothing, so an allocator
+/// may read it anywhere.
 pub(crate) fn now_ms() -> u64 {
     #[cfg(all(feature = "os", unix))]
     {
@@ -25,7 +25,30 @@ pub(crate) fn now_ms() -> u64 {
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
         (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
     }
-    #[cfg(not(all(feature = "os", unix)))]
+    // Hosts without `mmap` but with a clock (Windows): `Instant`, which allocates nothing. wasm's std
+    // has no clock (`Instant::now` panics there), so memory kept for reuse stays until `trim`.
+    #[cfg(all(
+        feature = "os",
+        feature = "std",
+        not(unix),
+        not(target_family = "wasm")
+    ))]
+    {
+        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        ORIGIN
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_millis() as u64
+    }
+    #[cfg(not(any(
+        all(feature = "os", unix),
+        all(
+            feature = "os",
+            feature = "std",
+            not(unix),
+            not(target_family = "wasm")
+        )
+    )))]
     0
 }
 

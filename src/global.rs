@@ -5,6 +5,7 @@
 use core::alloc::{GlobalAlloc, Layout};
 use core::fmt;
 use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crate::config::Config;
 use crate::heap::{Heap, HeapError};
@@ -75,11 +76,29 @@ pub struct PoolAlloc {
     /// the lock, and must not evict the read-mostly fields (the cache token, `pool_max`) that every
     /// thread's fast path reads.
     heap: CacheAligned<Lock<Heap>>,
-    /// The heap's medium-class bound (fixed by the geometry), so that a layout's class is found before
-    /// the lock is taken (or, with thread caches, without it).
-    pool_max: usize,
-    /// `pool_size - 1` of the heap's geometry: a freed block's pool header is prefetched before the lock.
-    pool_mask: usize,
+    /// The heap's medium-class bound, so that a layout's class is found before the lock is taken (or, with
+    /// thread caches, without it). Set at construction, or, for [`empty`](PoolAlloc::empty), under the
+    /// lock when the first region fixes the geometry: until then it is `SMALL_MAX`, the least of every
+    /// geometry, and no block exists. So a value read for a live block is the heap's (the block was handed
+    /// out after the store, under the same lock); a stale one only sends a medium request to the locked
+    /// path, where the heap classes it itself.
+    pool_max: AtomicUsize,
+    /// `pool_size - 1` of the heap's geometry, set with `pool_max`: a freed block's pool header is
+    /// prefetched before the lock (a hint: a stale value only prefetches the wrong line).
+    pool_mask: AtomicUsize,
+}
+
+/// A heap that grows from the host, for the constructors that promise one. Without a memory source in
+/// this build such a heap could only fail every allocation, so constructing one is refused: at compile
+/// time in a `static` or `const` (the usual form), at once otherwise.
+const fn hosted(config: Config) -> Heap {
+    if !crate::source::HOST_MEMORY {
+        panic!(
+            "poolgc: PoolAlloc::new() (and with_config) has no memory source in this build (feature \
+             `os` needs Unix or `std`): use PoolAlloc::empty() and hand it memory with add_region"
+        );
+    }
+    Heap::new(config)
 }
 
 /// A value alone on its cache lines (64-byte aligned, size rounded up to 64).
@@ -99,27 +118,60 @@ impl PoolAlloc {
     // constructors below exist twice: `const` normally, plain `fn` under loom (same bodies). A loom model
     // builds its `PoolAlloc` values at run time inside `loom::model`, so nothing is lost there.
 
-    /// An allocator with CPython's geometry ([`Config::HOSTED`]) that grows from the OS on demand
-    /// (feature `os`; without it, only regions handed over serve). With feature `std` it has per-thread
-    /// caches of small blocks in front of its lock (see [`new_locked`](PoolAlloc::new_locked) for the
-    /// variant without them).
+    /// An allocator with CPython's geometry ([`Config::HOSTED`]) that grows from the host on demand
+    /// (feature `os`: `mmap` on Unix, the platform allocator on other hosts with `std`). With feature
+    /// `std` it has per-thread caches of small blocks in front of its lock (see
+    /// [`new_locked`](PoolAlloc::new_locked) for the variant without them).
+    ///
+    /// In a build with no memory source (no `os`, or `os` on a target with neither Unix nor `std`) it is
+    /// refused: deprecated with the fix in its note, and a compile error in a `static`, so that no
+    /// program builds whose first allocation would fail. Use [`empty`](PoolAlloc::empty) and
+    /// [`add_region`](PoolAlloc::add_region) there. The same holds for `with_config` and the `*_locked`
+    /// variants.
+    #[cfg_attr(
+        not(any(
+            all(feature = "os", unix, not(poolgc_system)),
+            all(feature = "os", feature = "std", any(not(unix), poolgc_system))
+        )),
+        deprecated = "this build has no memory source (feature `os` on a host with `std` or Unix): use \
+                      `PoolAlloc::empty()` and hand it memory with `add_region`"
+    )]
     #[cfg(not(loom))]
     pub const fn new() -> Self {
-        Self::with_config(Config::HOSTED)
+        Self::build(hosted(Config::HOSTED), Config::HOSTED, true)
     }
 
     /// An allocator that never asks the OS: it serves only the regions handed to
-    /// [`add_region`](PoolAlloc::add_region). Uses [`Config::SMALL`], which suits heaps from a few KiB up.
+    /// [`add_region`](PoolAlloc::add_region). The first region decides its geometry
+    /// ([`Config::for_region`]): 1 KiB pools for a firmware heap of a few KiB, CPython's for tens of MiB.
     /// Cached like [`new`](PoolAlloc::new) with feature `std`.
+    ///
+    /// ```
+    /// use poolgc::{Config, PoolAlloc};
+    ///
+    /// static A: PoolAlloc = PoolAlloc::empty_locked();
+    /// static mut HEAP: [u8; 16 * 1024] = [0; 16 * 1024];
+    /// // SAFETY: HEAP is used by nothing else.
+    /// unsafe { A.add_region(&raw mut HEAP as *mut u8, 16 * 1024) };
+    /// assert_eq!(A.stats().config, Config::SMALL);
+    /// ```
     #[cfg(not(loom))]
     pub const fn empty() -> Self {
-        Self::empty_with_config(Config::SMALL)
+        Self::build(Heap::empty_fitted(), Config::SMALL, true)
     }
 
     /// Like [`new`](PoolAlloc::new), with another geometry.
+    #[cfg_attr(
+        not(any(
+            all(feature = "os", unix, not(poolgc_system)),
+            all(feature = "os", feature = "std", any(not(unix), poolgc_system))
+        )),
+        deprecated = "this build has no memory source (feature `os` on a host with `std` or Unix): use \
+                      `PoolAlloc::empty()` and hand it memory with `add_region`"
+    )]
     #[cfg(not(loom))]
     pub const fn with_config(config: Config) -> Self {
-        Self::build(Heap::new(config), config, true)
+        Self::build(hosted(config), config, true)
     }
 
     /// Like [`empty`](PoolAlloc::empty), with another geometry.
@@ -142,22 +194,38 @@ impl PoolAlloc {
     /// unsafe { a.dealloc(a.alloc(l), l) };
     /// assert_eq!(a.stats().bytes_in_use, 0); // exact: no cache holds the block
     /// ```
+    #[cfg_attr(
+        not(any(
+            all(feature = "os", unix, not(poolgc_system)),
+            all(feature = "os", feature = "std", any(not(unix), poolgc_system))
+        )),
+        deprecated = "this build has no memory source (feature `os` on a host with `std` or Unix): use \
+                      `PoolAlloc::empty()` and hand it memory with `add_region`"
+    )]
     #[cfg(not(loom))]
     pub const fn new_locked() -> Self {
-        Self::with_config_locked(Config::HOSTED)
+        Self::build(hosted(Config::HOSTED), Config::HOSTED, false)
     }
 
     /// Like [`empty`](PoolAlloc::empty), without thread caches (see [`new_locked`](PoolAlloc::new_locked)).
     #[cfg(not(loom))]
     pub const fn empty_locked() -> Self {
-        Self::empty_with_config_locked(Config::SMALL)
+        Self::build(Heap::empty_fitted(), Config::SMALL, false)
     }
 
     /// Like [`with_config`](PoolAlloc::with_config), without thread caches (see
     /// [`new_locked`](PoolAlloc::new_locked)).
+    #[cfg_attr(
+        not(any(
+            all(feature = "os", unix, not(poolgc_system)),
+            all(feature = "os", feature = "std", any(not(unix), poolgc_system))
+        )),
+        deprecated = "this build has no memory source (feature `os` on a host with `std` or Unix): use \
+                      `PoolAlloc::empty()` and hand it memory with `add_region`"
+    )]
     #[cfg(not(loom))]
     pub const fn with_config_locked(config: Config) -> Self {
-        Self::build(Heap::new(config), config, false)
+        Self::build(hosted(config), config, false)
     }
 
     /// Like [`empty_with_config`](PoolAlloc::empty_with_config), without thread caches (see
@@ -176,8 +244,8 @@ impl PoolAlloc {
             heap: CacheAligned(Lock::new(heap)),
             #[cfg(feature = "std")]
             cache: thread_cache::Owner::new(cached),
-            pool_max: crate::heap::pool_max(config),
-            pool_mask: config.pool_size() - 1,
+            pool_max: AtomicUsize::new(crate::heap::pool_max(config)),
+            pool_mask: AtomicUsize::new(config.pool_size() - 1),
         }
     }
 
@@ -218,7 +286,7 @@ impl PoolAlloc {
     /// path. Computed before the lock is taken, so that the critical section is only the pool work.
     #[inline(always)]
     fn pool_class(&self, layout: Layout) -> Option<usize> {
-        pool_class_of(layout.size(), layout.align(), self.pool_max)
+        pool_class_of(layout.size(), layout.align(), self.pool_max.load(Relaxed))
     }
 
     /// The locked path of `alloc` (the only one for an allocator without thread caches). Out of line
@@ -227,10 +295,12 @@ impl PoolAlloc {
     #[cfg_attr(feature = "std", inline(never))]
     #[cfg_attr(not(feature = "std"), inline)]
     fn alloc_locked(&self, layout: Layout) -> *mut u8 {
-        let p = match self.pool_class(layout) {
-            // SAFETY: the class comes from `pool_class`, with the heap's own `pool_max`.
-            Some(class) => unsafe { self.heap().lock().alloc_class(class) },
-            None => self.heap().lock().alloc_large_block(layout),
+        // Classed under the lock, by the heap itself: `self.pool_max` may not show a geometry just fixed.
+        let mut heap = self.heap().lock();
+        let p = match heap.pool_class(layout) {
+            // SAFETY: the class is the heap's own for this layout.
+            Some(class) => unsafe { heap.alloc_class(class) },
+            None => heap.alloc_large_block(layout),
         };
         p.map_or(ptr::null_mut(), NonNull::as_ptr)
     }
@@ -244,7 +314,7 @@ impl PoolAlloc {
     unsafe fn dealloc_locked(&self, ptr: *mut u8, layout: Layout) {
         if self.pool_class(layout).is_some() {
             crate::pool::prefetch(ptr.addr());
-            crate::pool::prefetch(ptr.addr() & !self.pool_mask);
+            crate::pool::prefetch(ptr.addr() & !self.pool_mask.load(Relaxed));
             // SAFETY: GlobalAlloc's contract: `ptr` is a live block of ours, and a pooled layout means it
             // lives in one of the heap's pools.
             unsafe { self.heap().lock().dealloc_small(ptr) }
@@ -332,13 +402,13 @@ impl PoolAlloc {
     /// [`PoolAlloc::empty`] (not `const` under `cfg(loom)`).
     #[cfg(loom)]
     pub fn empty() -> Self {
-        Self::empty_with_config(Config::SMALL)
+        Self::build(Heap::empty_fitted(), Config::SMALL, true)
     }
 
     /// [`PoolAlloc::with_config`] (not `const` under `cfg(loom)`).
     #[cfg(loom)]
     pub fn with_config(config: Config) -> Self {
-        Self::build(Heap::new(config), config, true)
+        Self::build(hosted(config), config, true)
     }
 
     /// [`PoolAlloc::empty_with_config`] (not `const` under `cfg(loom)`).
@@ -350,7 +420,7 @@ impl PoolAlloc {
     /// [`PoolAlloc::with_config_locked`] (not `const` under `cfg(loom)`).
     #[cfg(loom)]
     pub fn with_config_locked(config: Config) -> Self {
-        Self::build(Heap::new(config), config, false)
+        Self::build(hosted(config), config, false)
     }
 
     /// [`PoolAlloc::empty_with_config_locked`] (not `const` under `cfg(loom)`).
@@ -367,8 +437,8 @@ impl PoolAlloc {
             heap: CacheAligned(Lock::new(heap)),
             #[cfg(feature = "std")]
             cache: thread_cache::Owner::new(cached),
-            pool_max: crate::heap::pool_max(config),
-            pool_mask: config.pool_size() - 1,
+            pool_max: AtomicUsize::new(crate::heap::pool_max(config)),
+            pool_mask: AtomicUsize::new(config.pool_size() - 1),
         }
     }
 
@@ -402,8 +472,14 @@ impl PoolAlloc {
     /// # Safety
     /// As for [`add_region`](PoolAlloc::add_region).
     pub unsafe fn try_add_region(&self, start: *mut u8, len: usize) -> Result<(), RegionError> {
+        let mut heap = self.heap().lock();
         // SAFETY: forwarded contract.
-        unsafe { self.heap().lock().add_region(start, len) }
+        unsafe { heap.add_region(start, len) }?;
+        // The geometry may just have been fixed (see `pool_max`): stored before the lock is released.
+        let config = heap.config();
+        self.pool_max.store(crate::heap::pool_max(config), Relaxed);
+        self.pool_mask.store(config.pool_size() - 1, Relaxed);
+        Ok(())
     }
 
     /// Covers this allocator with poolgc's fork handlers; whether it is covered.
@@ -457,6 +533,8 @@ impl PoolAlloc {
 }
 
 impl Default for PoolAlloc {
+    /// [`PoolAlloc::new`].
+    #[allow(deprecated)]
     fn default() -> Self {
         Self::new()
     }

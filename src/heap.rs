@@ -86,6 +86,8 @@ pub struct Heap {
     counters: Counters,
     /// The decay of spare arenas beyond `MIN_SPARES` (see `spares.rs`).
     spare_decay: Decay,
+    /// The geometry is still to be fitted to the first region added (see [`Heap::empty_fitted`]).
+    fit: bool,
 }
 
 // SAFETY: a `Heap` exclusively owns every pool, arena and region it points to; nothing in it is tied to a
@@ -103,6 +105,14 @@ impl Heap {
     /// [`add_region`](Heap::add_region).
     pub const fn empty(config: Config) -> Heap {
         Heap::build(config, false)
+    }
+
+    /// Like [`empty`](Heap::empty), with the geometry the first region added calls for
+    /// ([`Config::for_region`]): until then the heap has no memory, so no block depends on it.
+    pub const fn empty_fitted() -> Heap {
+        let mut h = Heap::build(Config::SMALL, false);
+        h.fit = true;
+        h
     }
 
     const fn build(config: Config, use_os: bool) -> Heap {
@@ -126,6 +136,7 @@ impl Heap {
                 arenas_highwater: 0,
             },
             spare_decay: Decay::new(DECAY_MS),
+            fit: false,
         }
     }
 
@@ -142,7 +153,16 @@ impl Heap {
     /// block it handed out) lives, and derived from a pointer whose provenance covers all of it.
     pub unsafe fn add_region(&mut self, start: *mut u8, len: usize) -> Result<(), RegionError> {
         // SAFETY: forwarded contract.
-        unsafe { self.sources.add_region(start, len) }
+        unsafe { self.sources.add_region(start, len) }?;
+        if self.fit {
+            // The first region: nothing was ever allocated (there was no memory), so nothing depends on
+            // the geometry yet.
+            debug_assert!(self.arenas.all.is_null() && self.counters.large_blocks == 0);
+            let c = Config::for_region(len);
+            (self.config, self.pool_mask, self.pool_max) = (c, c.pool_size() - 1, pool_max(c));
+            self.fit = false;
+        }
+        Ok(())
     }
 
     /// Allocates a block for `layout`; `None` when no source has room. Never panics.

@@ -15,10 +15,10 @@ use core::ptr::NonNull;
 use crate::source::Sources;
 
 pub(crate) mod bins;
-#[cfg(all(feature = "os", unix))]
+#[cfg(all(feature = "os", unix, not(poolgc_system)))]
 mod mapcache;
 
-#[cfg(all(feature = "os", unix))]
+#[cfg(all(feature = "os", unix, not(poolgc_system)))]
 use crate::source::{os, os_size};
 use bins::{bin_of, bin_size, binnable, Bins, BIN_ALIGN};
 
@@ -29,7 +29,7 @@ pub(crate) const ZEROED_REUSE_MAX: usize = 256 * 1024;
 /// The large-block policy of one heap: its region bins and its cache of OS mappings.
 pub(crate) struct Large {
     bins: Bins,
-    #[cfg(all(feature = "os", unix))]
+    #[cfg(all(feature = "os", unix, not(poolgc_system)))]
     cache: mapcache::MapCache,
 }
 
@@ -37,7 +37,7 @@ impl Large {
     pub const fn new() -> Self {
         Large {
             bins: Bins::new(),
-            #[cfg(all(feature = "os", unix))]
+            #[cfg(all(feature = "os", unix, not(poolgc_system)))]
             cache: mapcache::MapCache::new(crate::decay::DECAY_MS),
         }
     }
@@ -185,7 +185,7 @@ impl Large {
             return same_bin
                 .then(|| unsafe { NonNull::new_unchecked((*r).ptr_at(ptr.as_ptr().addr())) });
         }
-        #[cfg(all(feature = "os", unix))]
+        #[cfg(all(feature = "os", unix, not(poolgc_system)))]
         {
             let old = os_size(layout.size())?;
             let new = os_size(new_size)?;
@@ -214,7 +214,7 @@ impl Large {
             self.cache.remapped(a, old, p, new);
             Some(p)
         }
-        #[cfg(not(all(feature = "os", unix)))]
+        #[cfg(not(all(feature = "os", unix, not(poolgc_system))))]
         None
     }
 
@@ -225,9 +225,9 @@ impl Large {
 
     /// Unmaps every cached mapping; returns the bytes released.
     pub fn trim_cache(&mut self, src: &mut Sources) -> usize {
-        #[cfg(all(feature = "os", unix))]
+        #[cfg(all(feature = "os", unix, not(poolgc_system)))]
         return self.cache.trim(src);
-        #[cfg(not(all(feature = "os", unix)))]
+        #[cfg(not(all(feature = "os", unix, not(poolgc_system))))]
         {
             let _ = src;
             0
@@ -236,19 +236,19 @@ impl Large {
 
     /// Bytes in cached mappings (freed large blocks kept for reuse).
     pub fn cached_bytes(&self) -> usize {
-        #[cfg(all(feature = "os", unix))]
+        #[cfg(all(feature = "os", unix, not(poolgc_system)))]
         return self.cache.bytes;
-        #[cfg(not(all(feature = "os", unix)))]
+        #[cfg(not(all(feature = "os", unix, not(poolgc_system))))]
         0
     }
 
     /// Sets how long cached mappings beyond the 1 MiB always kept stay mapped without a reuse.
     pub fn set_decay_ms(&mut self, ms: u32) {
-        #[cfg(all(feature = "os", unix))]
+        #[cfg(all(feature = "os", unix, not(poolgc_system)))]
         {
             self.cache.decay.ms = ms;
         }
-        #[cfg(not(all(feature = "os", unix)))]
+        #[cfg(not(all(feature = "os", unix, not(poolgc_system))))]
         let _ = ms;
     }
 
@@ -257,14 +257,14 @@ impl Large {
         if let Err(addr) = self.bins.check(src) {
             return Err(("binned large block outside its region or miscounted", addr));
         }
-        #[cfg(all(feature = "os", unix))]
+        #[cfg(all(feature = "os", unix, not(poolgc_system)))]
         self.cache.check().map_err(|what| (what, 0))?;
         Ok(())
     }
 
     /// A fresh OS mapping of `layout.size()` rounded up to whole pages, or, when `reuse` allows, a cached
     /// one.
-    #[cfg(all(feature = "os", unix))]
+    #[cfg(all(feature = "os", unix, not(poolgc_system)))]
     fn alloc_os(
         &mut self,
         src: &mut Sources,
@@ -287,7 +287,25 @@ impl Large {
         Some((p, true))
     }
 
-    #[cfg(not(all(feature = "os", unix)))]
+    /// A fresh span of `layout.size()` rounded up to whole pages from the platform allocator (nothing is
+    /// cached: `System` keeps freed memory itself).
+    #[cfg(all(feature = "os", feature = "std", any(not(unix), poolgc_system)))]
+    fn alloc_os(
+        &mut self,
+        src: &mut Sources,
+        layout: Layout,
+        _reuse: bool,
+        arena: bool,
+    ) -> Option<(NonNull<u8>, bool)> {
+        let size = crate::source::system_size(layout.size())?;
+        let p = src.take(size, layout.align(), arena)?;
+        Some((p, true))
+    }
+
+    #[cfg(not(any(
+        all(feature = "os", unix, not(poolgc_system)),
+        all(feature = "os", feature = "std", any(not(unix), poolgc_system))
+    )))]
     fn alloc_os(
         &mut self,
         _src: &mut Sources,
@@ -303,7 +321,7 @@ impl Large {
     ///
     /// # Safety
     /// `ptr` is a live OS mapping made by `alloc_os(layout, .., arena)`.
-    #[cfg(all(feature = "os", unix))]
+    #[cfg(all(feature = "os", unix, not(poolgc_system)))]
     unsafe fn dealloc_os(
         &mut self,
         src: &mut Sources,
@@ -327,11 +345,34 @@ impl Large {
         unsafe { src.unmap(ptr, size, arena) };
     }
 
+    /// Frees a span of the platform allocator's, at once.
+    ///
+    /// # Safety
+    /// `ptr` is a live span made by `alloc_os(layout, .., arena)`.
+    #[cfg(all(feature = "os", feature = "std", any(not(unix), poolgc_system)))]
+    unsafe fn dealloc_os(
+        &mut self,
+        src: &mut Sources,
+        ptr: NonNull<u8>,
+        layout: Layout,
+        _keep: bool,
+        arena: bool,
+    ) {
+        // `alloc_os` took exactly this rounded size with this alignment; it cannot overflow, having once
+        // been taken.
+        let size = crate::source::system_size(layout.size()).unwrap_or(0);
+        // SAFETY: forwarded contract.
+        unsafe { src.free(ptr, size, layout.align(), arena) };
+    }
+
     /// Without an OS there are no OS mappings: nothing to do.
     ///
     /// # Safety
     /// None.
-    #[cfg(not(all(feature = "os", unix)))]
+    #[cfg(not(any(
+        all(feature = "os", unix, not(poolgc_system)),
+        all(feature = "os", feature = "std", any(not(unix), poolgc_system))
+    )))]
     unsafe fn dealloc_os(
         &mut self,
         _src: &mut Sources,

@@ -1,14 +1,27 @@
-//! Where memory comes from: static regions handed over by the user ([`Region`]), and (feature `os`, Unix)
-//! OS mappings ([`os`]). What is kept for reuse, and how large blocks are placed, is the `large` layer's
+//! Where memory comes from: static regions handed over by the user ([`Region`]), and (feature `os`) the
+//! host: OS mappings on Unix ([`os`]), the platform allocator elsewhere with `std` (`system`). What is kept for reuse, and how large blocks are placed, is the `large` layer's
 //! policy; this layer only hands spans out, takes them back, and counts them.
 
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-#[cfg(all(feature = "os", unix))]
+#[cfg(all(feature = "os", unix, not(poolgc_system)))]
 pub(crate) mod os;
 mod region;
+#[cfg(all(feature = "os", feature = "std", any(not(unix), poolgc_system)))]
+pub(crate) mod system;
+
+/// Whether this build has a memory source besides regions: `mmap` on Unix, the platform allocator on
+/// other hosts with `std` (both feature `os`). Without one, only regions handed over serve.
+pub(crate) const HOST_MEMORY: bool = cfg!(any(
+    all(feature = "os", unix, not(poolgc_system)),
+    all(
+        feature = "os",
+        feature = "std",
+        any(not(unix), poolgc_system)
+    )
+));
 
 pub(crate) use region::Region;
 
@@ -64,7 +77,7 @@ static OS_ARENAS: AtomicUsize = AtomicUsize::new(0);
 /// Zero without the `os` feature.
 ///
 /// ```
-/// # #[cfg(all(feature = "os", unix))] {
+/// # #[cfg(all(feature = "os", unix, not(poolgc_system)))] {
 /// use core::alloc::Layout;
 /// use poolgc::{os_mapped, Config, Heap};
 /// let before = os_mapped(); // no other heap maps meanwhile in this example
@@ -77,9 +90,14 @@ static OS_ARENAS: AtomicUsize = AtomicUsize::new(0);
 /// # }
 /// ```
 pub fn os_mapped() -> OsMapped {
-    #[cfg(all(feature = "os", unix))]
+    #[cfg(all(feature = "os", unix, not(poolgc_system)))]
     let bytes = os::MAPPED_BYTES.load(Ordering::Relaxed);
-    #[cfg(not(all(feature = "os", unix)))]
+    #[cfg(all(feature = "os", feature = "std", any(not(unix), poolgc_system)))]
+    let bytes = system::MAPPED_BYTES.load(Ordering::Relaxed);
+    #[cfg(not(any(
+        all(feature = "os", unix, not(poolgc_system)),
+        all(feature = "os", feature = "std", any(not(unix), poolgc_system))
+    )))]
     let bytes = 0;
     OsMapped {
         arenas: OS_ARENAS.load(Ordering::Relaxed),
@@ -104,7 +122,7 @@ impl Sources {
         Sources {
             regions: ptr::null_mut(),
             nregions: 0,
-            use_os: use_os && cfg!(all(feature = "os", unix)),
+            use_os: use_os && HOST_MEMORY,
             reserved: 0,
         }
     }
@@ -164,7 +182,7 @@ impl Sources {
 
     /// Maps `size` bytes (a page multiple) aligned to `align` from the OS, if this heap may; `arena`
     /// counts it in [`OsMapped::arenas`] until [`unmap`](Sources::unmap)ped as one.
-    #[cfg(all(feature = "os", unix))]
+    #[cfg(all(feature = "os", unix, not(poolgc_system)))]
     pub fn map(&mut self, size: usize, align: usize, arena: bool) -> Option<NonNull<u8>> {
         if !self.use_os {
             return None;
@@ -183,7 +201,7 @@ impl Sources {
     ///
     /// # Safety
     /// The range is (part of) a mapping of this heap's, page-aligned, a page multiple, no longer used.
-    #[cfg(all(feature = "os", unix))]
+    #[cfg(all(feature = "os", unix, not(poolgc_system)))]
     pub unsafe fn unmap(&mut self, ptr: NonNull<u8>, size: usize, arena: bool) {
         // SAFETY: forwarded contract.
         unsafe { os::unmap(ptr, size) };
@@ -197,7 +215,7 @@ impl Sources {
     ///
     /// # Safety
     /// As for [`os::remap`].
-    #[cfg(all(feature = "os", unix))]
+    #[cfg(all(feature = "os", unix, not(poolgc_system)))]
     pub unsafe fn remap(
         &mut self,
         ptr: NonNull<u8>,
@@ -211,8 +229,46 @@ impl Sources {
     }
 }
 
+/// The platform allocator as a source (no `mmap` on this host).
+#[cfg(all(feature = "os", feature = "std", any(not(unix), poolgc_system)))]
+impl Sources {
+    /// Takes `size` bytes (a page multiple) aligned to `align` from the platform allocator, if this heap
+    /// may; `arena` counts it in [`OsMapped::arenas`] until [`free`](Sources::free)d as one.
+    pub fn take(&mut self, size: usize, align: usize, arena: bool) -> Option<NonNull<u8>> {
+        if !self.use_os {
+            return None;
+        }
+        let p = system::map(size, align)?;
+        self.reserved += size;
+        if arena {
+            OS_ARENAS.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(p)
+    }
+
+    /// Gives a span from [`take`](Sources::take) back (`arena`: as `take` was told).
+    ///
+    /// # Safety
+    /// `ptr` came from `take(size, align, arena)` with these arguments and is no longer used.
+    pub unsafe fn free(&mut self, ptr: NonNull<u8>, size: usize, align: usize, arena: bool) {
+        // SAFETY: forwarded contract.
+        unsafe { system::unmap(ptr, size, align) };
+        self.reserved -= size;
+        if arena {
+            OS_ARENAS.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// `size` rounded up to whole [`system::PAGE`]s (`None` on overflow).
+#[cfg(all(feature = "os", feature = "std", any(not(unix), poolgc_system)))]
+#[inline]
+pub(crate) fn system_size(size: usize) -> Option<usize> {
+    Some(size.max(1).checked_add(system::PAGE - 1)? & !(system::PAGE - 1))
+}
+
 /// `size` rounded up to whole pages, as the OS maps it (`None` on overflow).
-#[cfg(all(feature = "os", unix))]
+#[cfg(all(feature = "os", unix, not(poolgc_system)))]
 #[inline]
 pub(crate) fn os_size(size: usize) -> Option<usize> {
     let page = os::page_size();
