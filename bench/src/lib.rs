@@ -5,4 +5,5 @@
 //! `cargo run --release -p poolgc-bench` (add `-- --quick` for a smoke run).
 
 pub mod regions;
+pub mod stress;
 pub mod workloads;
