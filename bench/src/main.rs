@@ -262,7 +262,7 @@ fn main() {
             .is_ok_and(|s| s.success());
         assert!(ok, "building the benchmark binaries failed");
     }
-    let limit = Duration::from_secs(if o.quick { 20 } else { 30 });
+    let limit = Duration::from_secs(if o.quick { 5 } else { 30 });
     let load_before = load();
     let started = Instant::now();
     let mode = if o.quick { vec!["--quick"] } else { vec![] };
