@@ -1,7 +1,8 @@
 //! The classic allocator stress programs (the ones mimalloc-bench runs), written in Rust from their
 //! published descriptions: larson, cache-scratch, xmalloc-test, glibc's bench-malloc-simple and
-//! bench-malloc-thread, and MicroQuill's sh6bench. Each does a fixed amount of work, so its time is
-//! comparable across allocators; `scale` is 1 for `--quick` and 8 for a full run.
+//! bench-malloc-thread, and MicroQuill's sh6bench. Each does a fixed amount of work, given by its
+//! argument, so its time is comparable across allocators ([`crate::workloads::run`] picks the sizes: a
+//! full run does 8 times a `--quick` one).
 //!
 //! The multi-threaded ones use [`THREADS`] threads: the cores of the machine the published tables come from.
 
