@@ -6,4 +6,5 @@
 
 pub mod collectors;
 pub mod regions;
+pub mod stress;
 pub mod workloads;

@@ -1,6 +1,7 @@
 //! The global-allocator workloads. Each `ga_<allocator>` binary is this module behind a different
 //! `#[global_allocator]`; one process runs one workload once and prints `value unit peak_rss_kib`.
 
+use crate::stress;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Instant;
@@ -51,6 +52,30 @@ pub const WORKLOADS: &[(&str, &str)] = &[
         "ring32",
         "ring of 32-byte boxes, alloc + free in a tight loop",
     ),
+    (
+        "larson",
+        "mimalloc-bench's larson: random 8–1,000 B blocks replaced, slots handed to new threads",
+    ),
+    (
+        "cache-scratch",
+        "Hoard's cache-scratch: per-thread 8 B objects written in tight loops (false sharing)",
+    ),
+    (
+        "xmalloc-test",
+        "producer threads allocate 64 B blocks, consumer threads free them",
+    ),
+    (
+        "glibc-simple",
+        "glibc's bench-malloc-simple: batches of 16–128 B blocks allocated and freed, one thread",
+    ),
+    (
+        "glibc-thread",
+        "glibc's bench-malloc-thread: random 4 B–32 KiB blocks (density 1/size) replaced, per thread",
+    ),
+    (
+        "sh6bench",
+        "MicroQuill's sh6bench: 1–1,000 B blocks freed in LIFO, FIFO and random order",
+    ),
 ];
 
 /// Runs workload `name` once; returns its measured value and unit (`ms`, or `ns` per pair for ring32).
@@ -94,6 +119,30 @@ pub fn run(name: &str, quick: bool) -> Option<(f64, &'static str)> {
             let pairs = 5_000_000 * s;
             ring32(pairs);
             Some((ms(t) * 1e6 / pairs as f64, "ns/pair"))
+        }
+        "larson" => {
+            stress::larson(60 * s);
+            Some((ms(t), "ms"))
+        }
+        "cache-scratch" => {
+            stress::cache_scratch(20_000 * s);
+            Some((ms(t), "ms"))
+        }
+        "xmalloc-test" => {
+            stress::xmalloc_test(5_000 * s);
+            Some((ms(t), "ms"))
+        }
+        "glibc-simple" => {
+            stress::glibc_simple(400_000 * s);
+            Some((ms(t), "ms"))
+        }
+        "glibc-thread" => {
+            stress::glibc_thread(stress::THREADS, 100_000 * s);
+            Some((ms(t), "ms"))
+        }
+        "sh6bench" => {
+            stress::sh6bench(250 * s);
+            Some((ms(t), "ms"))
         }
         _ => {
             let n: usize = name
