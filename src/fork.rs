@@ -11,11 +11,12 @@
 //!
 //! What is registered: the heap lock of every allocator in static storage (a `static`, found with
 //! `dladdr`), before that lock is first taken — `PoolAlloc`'s locked paths and the thread caches' first
-//! slow path note it, so a lock is never held by anyone before it is registered; an allocator in static
-//! storage is taken to stay there (moving one out, e.g. from a `static Mutex<Option<PoolAlloc>>`, and
-//! forking afterwards is unsupported). An allocator elsewhere
-//! (a local, a `Box`) can move or be dropped, so it is not registered; [`register_static`] takes one that
-//! is `&'static` all the same (a leaked one). The thread caches register their shared locks (one set
+//! slow path note it, so a lock is never held by anyone before it is registered; the allocator records
+//! what was registered and [`forget_heap`]s it when dropped (static storage can be reused: a `static
+//! Mutex<…>` whose value is replaced). One *moved* out of static storage stays registered at its old
+//! place until dropped (forking in between is unsupported). An allocator elsewhere (a local, a `Box`)
+//! can move or be dropped, so it is not registered; [`register_static`] takes one that is `&'static`
+//! all the same (a leaked one). The thread caches register their shared locks (one set
 //! per process) as [`SharedLocks`] hooks, so this module imports nothing above the heap.
 //!
 //! Order: the registry lock and the heap locks first, only *tried*: code outside the crate may hold one
@@ -87,11 +88,11 @@ pub(crate) const SUPPORTED: bool = cfg!(all(
     not(miri)
 ));
 
-/// Registers `heap` with the fork handlers if it lives in static storage (see the module docs). Called
-/// once per allocator, before its lock is first taken. Never allocates through poolgc.
+/// Registers `heap` with the fork handlers if it lives in static storage (see the module docs); whether
+/// it did. Called once per allocator, before its lock is first taken. Never allocates through poolgc.
 #[cold]
 #[inline(never)]
-pub(crate) fn note_heap(heap: &Lock<Heap>) {
+pub(crate) fn note_heap(heap: &Lock<Heap>) -> bool {
     #[cfg(all(
         feature = "std",
         feature = "os",
@@ -100,8 +101,9 @@ pub(crate) fn note_heap(heap: &Lock<Heap>) {
         not(miri)
     ))]
     if in_static_storage(ptr::from_ref(heap).cast()) {
-        // SAFETY: static storage is never moved or freed.
-        let _ = register_static(unsafe { &*ptr::from_ref(heap) });
+        // SAFETY: static storage is never freed; the allocator holding `heap` unregisters it with
+        // `forget_heap` when it is dropped, so the slot never outlives it there.
+        return register_static(unsafe { &*ptr::from_ref(heap) });
     }
     #[cfg(not(all(
         feature = "std",
@@ -111,6 +113,19 @@ pub(crate) fn note_heap(heap: &Lock<Heap>) {
         not(miri)
     )))]
     let _ = heap;
+    false
+}
+
+/// Unregisters a heap lock that [`note_heap`] registered, as its allocator is dropped: static storage
+/// can be reused (a `static Mutex<…>` whose value is replaced), and the handlers must not lock or unlock
+/// what comes next there. Waits while a fork is under way (the handlers hold the registry).
+pub(crate) fn forget_heap(heap: *const Lock<Heap>) {
+    let _guard = REGISTRY.lock();
+    for s in &SLOTS {
+        if s.load(Relaxed).cast_const() == heap {
+            s.store(ptr::null_mut(), Relaxed);
+        }
+    }
 }
 
 /// Whether `p` lies in a loaded object's segments (its `.data`/`.bss`: a `static`), as `dladdr` says.

@@ -1,7 +1,6 @@
 // The crate's documentation is the README (docs.rs shows it as the front page). Its examples are compiled
 // and run as doctests through `ReadmeDoctests` below, when the features they use are on.
 #![cfg_attr(not(doctest), doc = include_str!("../README.md"))]
-
 // Layers, bottom up: each module uses only those above it in this table (docs/architecture.md says more).
 //
 // | module | what it is |
