@@ -19,9 +19,10 @@
 //! all the same (a leaked one). The thread caches register their shared locks (one set
 //! per process) as [`SharedLocks`] hooks, so this module imports nothing above the heap.
 //!
-//! Order: the registry lock and the heap locks first, only *tried*: code outside the crate may hold one
-//! allocator's heap lock and then allocate through another allocator, so waiting for each lock in turn
-//! while holding the others could deadlock; if any is held, those taken are released and the set tried
+//! Order: the registry lock, the interned-string tables' locks ([`TriedLocks`]: their holders allocate)
+//! and the heap locks first, only *tried*: code outside the crate may hold one allocator's heap lock and
+//! then allocate through another allocator (or intern), so waiting for each lock in turn while holding
+//! the others could deadlock; if any is held, those taken are released and the set tried
 //! again after a `sched_yield`. Then, waiting, the thread caches' shared locks, whose holders never wait
 //! for a heap lock.
 //!
@@ -69,6 +70,21 @@ pub(crate) struct SharedLocks {
 }
 
 static SHARED: AtomicPtr<SharedLocks> = AtomicPtr::new(ptr::null_mut());
+
+/// Locks whose holders may wait for a heap lock (the interned-string tables, whose holders allocate),
+/// as hooks: taken right after the registry and before the heap locks, only *tried* like them (user
+/// code may hold a heap lock and then wait for one of these), all or none.
+pub(crate) struct TriedLocks {
+    /// Takes every lock if none is held (then `true`), else takes none (`false`).
+    pub(crate) try_lock: fn() -> bool,
+    /// Releases what a successful `try_lock` took.
+    ///
+    /// # Safety
+    /// This thread took them with `try_lock` and has released none since.
+    pub(crate) unlock: unsafe fn(),
+}
+
+static TRIED: AtomicPtr<TriedLocks> = AtomicPtr::new(ptr::null_mut());
 
 /// `pthread_atfork` not called yet (or it failed).
 const NOT_INSTALLED: u8 = 0;
@@ -156,6 +172,27 @@ pub(crate) fn register_shared(hooks: &'static SharedLocks) {
     install();
 }
 
+/// Registers the [`TriedLocks`] (one set per process; again is a no-op) and installs the handlers.
+/// Called before those locks are first taken; a relaxed load once done.
+#[cfg_attr(not(feature = "intern"), allow(dead_code))]
+#[inline]
+pub(crate) fn register_tried(hooks: &'static TriedLocks) {
+    if SUPPORTED && TRIED.load(Relaxed).is_null() {
+        register_tried_slow(hooks);
+    }
+}
+
+#[cfg_attr(not(feature = "intern"), allow(dead_code))]
+#[cold]
+#[inline(never)]
+fn register_tried_slow(hooks: &'static TriedLocks) {
+    {
+        let _guard = REGISTRY.lock();
+        TRIED.store(ptr::from_ref(hooks).cast_mut(), Relaxed);
+    }
+    install();
+}
+
 /// Registers a heap lock that is `'static` (again is a no-op) and installs the handlers if they are not
 /// yet. `true` once both are done; `false` where fork handlers are not supported, if the registry is
 /// full, or if `pthread_atfork` failed.
@@ -238,11 +275,24 @@ mod handlers {
         unsafe { SHARED.load(Relaxed).as_ref() }
     }
 
-    /// Takes the registry lock and each registered heap lock; on the first one held, releases what it
-    /// took and returns `false`.
+    fn tried() -> Option<&'static TriedLocks> {
+        // SAFETY: only ever set to a `&'static TriedLocks`.
+        unsafe { TRIED.load(Relaxed).as_ref() }
+    }
+
+    /// Takes the registry lock, the [`TriedLocks`] and each registered heap lock; on the first one held,
+    /// releases what it took and returns `false`.
     fn try_lock_registry_and_heaps() -> bool {
         if !REGISTRY.try_lock_raw() {
             return false;
+        }
+        // Read under REGISTRY, which stays held until the locks are released: the same hooks then.
+        if let Some(t) = tried() {
+            if !(t.try_lock)() {
+                // SAFETY: this thread took the registry, and nothing else.
+                unsafe { REGISTRY.unlock_raw() };
+                return false;
+            }
         }
         for (i, s) in SLOTS.iter().enumerate() {
             let p = s.load(Relaxed);
@@ -257,11 +307,11 @@ mod handlers {
         true
     }
 
-    /// Releases the heap locks of the slots below `n`, then the registry.
+    /// Releases the heap locks of the slots below `n`, then the [`TriedLocks`], then the registry.
     ///
     /// # Safety
     /// This thread holds exactly those, taken by [`try_lock_registry_and_heaps`] (REGISTRY kept the
-    /// slots unchanged).
+    /// slots and hooks unchanged).
     unsafe fn unlock_registry_and_heaps(n: usize) {
         // SAFETY: forwarded contract; registered locks are `'static`.
         unsafe {
@@ -270,6 +320,9 @@ mod handlers {
                 if !p.is_null() {
                     (*p).unlock_raw();
                 }
+            }
+            if let Some(t) = tried() {
+                (t.unlock)();
             }
             REGISTRY.unlock_raw();
         }
