@@ -20,7 +20,8 @@ use std::time::Duration;
 const JUNK: usize = 2 * std::mem::size_of::<PoolAlloc>();
 
 /// What a static slot may hold: an allocator, or bytes that overlap its lock word when it is gone.
-#[allow(dead_code)]
+// Large inline on purpose: the bytes must lie where the allocator was.
+#[allow(dead_code, clippy::large_enum_variant)]
 enum Slot {
     Alloc(PoolAlloc),
     Bytes([u8; JUNK]),

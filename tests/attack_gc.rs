@@ -9,10 +9,13 @@ use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
+/// What a node's `Drop` runs on it.
+type OnDrop = Cell<Option<Box<dyn FnOnce(&N)>>>;
+
 /// A cycle member whose `Drop` runs a per-node action on itself.
 struct N {
     peer: RefCell<Option<Gc<N>>>,
-    on_drop: Cell<Option<Box<dyn FnOnce(&N)>>>,
+    on_drop: OnDrop,
     drops: Rc<Cell<usize>>,
     payload: Vec<u64>,
 }
@@ -316,4 +319,46 @@ fn gc_and_weak_in_thread_locals_outlive_the_collector() {
     })
     .join()
     .unwrap();
+}
+
+#[test]
+fn finalizer_registered_on_a_zombie_never_fires_for_another_object() {
+    let stale = Rc::new(Cell::new(0));
+    let drops = garbage_pair(|me| {
+        if let Some(p) = me.peer.borrow().as_ref() {
+            KEEP.with(|k| k.borrow_mut().push(p.clone()));
+        }
+    });
+    gc::collect();
+    assert_eq!(drops.get(), 2);
+    let kept = KEEP.with(|k| core::mem::take(&mut *k.borrow_mut()));
+    let mut fins = Vec::new();
+    let mut addrs = Vec::new();
+    for z in &kept {
+        assert!(Gc::is_dropped(z));
+        let s = stale.clone();
+        fins.push(gc::finalize(z, move || s.set(s.get() + 1)));
+        addrs.push(Gc::as_ptr(z) as *const u8 as usize);
+    }
+    drop(kept); // the zombies' boxes are freed
+    for f in &fins {
+        assert!(!f.alive(), "a finalizer of a freed box is still waiting");
+    }
+    // New boxes at the freed addresses, each with a finalizer of its own, die.
+    let d = Rc::new(Cell::new(0));
+    let mut reused = 0;
+    for _ in 0..64 {
+        let x = n(&d);
+        if addrs.contains(&(Gc::as_ptr(&x) as *const u8 as usize)) {
+            reused += 1;
+        }
+        let _f = gc::finalize(&x, || {});
+        drop(x);
+    }
+    assert!(reused > 0, "no address reused: the test proves nothing");
+    assert_eq!(
+        stale.get(),
+        0,
+        "a zombie's finalizer ran for another object"
+    );
 }
