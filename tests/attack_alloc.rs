@@ -260,3 +260,52 @@ mod api {
         }
     }
 }
+
+/// `realloc` between every pair of small and medium sizes, at every alignment, on a caching allocator:
+/// afterwards every class must still hand out blocks aligned for any layout it serves.
+#[test]
+fn realloc_sweep_keeps_classes_aligned() {
+    let a = PoolAlloc::new();
+    let sizes = [
+        1usize, 8, 16, 24, 48, 64, 100, 128, 256, 500, 512, 513, 1024, 2000, 4096, 8000,
+    ];
+    let aligns = [1usize, 2, 8, 16, 32, 64, 128, 256, 512];
+    for &al in &aligns {
+        for &s1 in &sizes {
+            for &s2 in &sizes {
+                let l1 = Layout::from_size_align(s1, al).unwrap();
+                // SAFETY: non-zero size.
+                let p = unsafe { a.alloc(l1) };
+                assert!(!p.is_null());
+                // SAFETY: `s1` bytes.
+                unsafe { p.write_bytes(0x11, s1) };
+                // SAFETY: live with `l1`; the new size is small.
+                let q = unsafe { a.realloc(p, l1, s2) };
+                assert!(!q.is_null());
+                assert_eq!(q as usize % al, 0, "realloc {s1}->{s2} at align {al}");
+                // SAFETY: min(s1, s2) bytes kept.
+                assert!(unsafe { std::slice::from_raw_parts(q, s1.min(s2)) }
+                    .iter()
+                    .all(|&b| b == 0x11));
+                // SAFETY: live with the new size.
+                unsafe { a.dealloc(q, Layout::from_size_align(s2, al).unwrap()) };
+            }
+        }
+    }
+    for &al in &aligns {
+        for &s in &sizes {
+            let l = Layout::from_size_align(s, al).unwrap();
+            // SAFETY: non-zero size.
+            let ps: Vec<_> = (0..64).map(|_| unsafe { a.alloc(l) }).collect();
+            for &p in &ps {
+                assert!(!p.is_null() && p as usize % al == 0, "{l:?} got {p:p}");
+            }
+            for p in ps {
+                // SAFETY: as allocated.
+                unsafe { a.dealloc(p, l) };
+            }
+        }
+    }
+    a.flush_thread_cache();
+    a.check().unwrap();
+}

@@ -362,3 +362,58 @@ fn finalizer_registered_on_a_zombie_never_fires_for_another_object() {
         "a zombie's finalizer ran for another object"
     );
 }
+
+#[test]
+fn over_aligned_values_and_slices() {
+    #[repr(align(4096))]
+    struct Page([u8; 16]);
+    // SAFETY: owns no `Gc`.
+    unsafe impl Trace for Page {
+        const ACYCLIC: bool = true;
+        fn trace(&self, _: &mut Tracer) {}
+    }
+    #[repr(align(64))]
+    #[derive(Clone)]
+    struct Line(u64);
+    // SAFETY: owns no `Gc`.
+    unsafe impl Trace for Line {
+        const ACYCLIC: bool = true;
+        fn trace(&self, _: &mut Tracer) {}
+    }
+    let pages: Vec<Gc<Page>> = (0..8).map(|i| Gc::new(Page([i; 16]))).collect();
+    for (i, p) in pages.iter().enumerate() {
+        assert_eq!(Gc::as_ptr(p) as usize % 4096, 0);
+        assert_eq!(p.0[15], i as u8);
+    }
+    for n in [0usize, 1, 3, 100] {
+        let s: Gc<[Line]> = (0..n as u64).map(Line).collect();
+        assert_eq!(s.as_ptr() as usize % 64, 0);
+        assert!(s.iter().enumerate().all(|(i, l)| l.0 == i as u64));
+        let t: Gc<[Line]> = Gc::from(&s[..]);
+        assert_eq!(t.len(), n);
+    }
+}
+
+#[test]
+fn automatic_collections_on_every_drop() {
+    let old = gc::threshold();
+    gc::set_threshold(1);
+    let drops = garbage_pair(|me| {
+        // Every drop of a handle here may start an automatic collection (nested: a no-op).
+        let peer = me.peer.borrow_mut().take();
+        if let Some(p) = peer {
+            let c = p.clone();
+            drop(p);
+            drop(c);
+        }
+        let d = me.drops.clone();
+        let x = n(&d);
+        *x.peer.borrow_mut() = Some(x.clone());
+    });
+    for _ in 0..3 {
+        gc::collect();
+    }
+    gc::set_threshold(old);
+    gc::collect();
+    assert_eq!(drops.get(), 4);
+}
