@@ -417,3 +417,97 @@ fn automatic_collections_on_every_drop() {
     gc::collect();
     assert_eq!(drops.get(), 4);
 }
+
+#[test]
+fn callbacks_that_hold_gcs_die_in_thread_teardown() {
+    struct Keep(RefCell<Option<Gc<N>>>);
+    thread_local! {
+        static K1: Keep = const { Keep(RefCell::new(None)) };
+        static K2: Keep = const { Keep(RefCell::new(None)) };
+    }
+    for order in 0..2 {
+        std::thread::spawn(move || {
+            let d = Rc::new(Cell::new(0));
+            if order == 0 {
+                K1.with(|_| ());
+            }
+            let a = n(&d);
+            let b = n(&d);
+            *b.peer.borrow_mut() = Some(b.clone()); // a garbage cycle once `b` goes
+            let held = b.clone();
+            // A finalizer and a weak callback that own handles; `a` outlives the collector's state.
+            let _fin = gc::finalize(&a, move || drop(held));
+            let c = b.clone();
+            let w = Gc::downgrade_with(&a, move || drop(c));
+            let map = WeakValueMap::new();
+            map.insert(1u8, &a);
+            map.insert(2u8, &b);
+            K2.with(|k| *k.0.borrow_mut() = Some(a.clone()));
+            if order == 1 {
+                K1.with(|k| *k.0.borrow_mut() = Some(b.clone()));
+            }
+            std::mem::forget(w); // its callback stays registered until the thread ends
+            drop((a, b));
+            std::mem::forget(map);
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+#[test]
+fn callback_registry_reentrancy() {
+    thread_local! { static IDS: RefCell<Vec<gc::CallbackId>> = const { RefCell::new(Vec::new()) }; }
+    struct OnDropCollect;
+    impl Drop for OnDropCollect {
+        fn drop(&mut self) {
+            gc::collect();
+            let id = gc::add_callback(|_, _| {});
+            gc::remove_callback(id);
+        }
+    }
+    let guard = OnDropCollect;
+    let id = gc::add_callback(move |_, _| {
+        let _ = &guard;
+        // Adds and removes callbacks, and removes every id it knows (itself included), while running.
+        let id = gc::add_callback(|_, _| {});
+        IDS.with(|ids| ids.borrow_mut().push(id));
+        let ids = IDS.with(|ids| ids.borrow().clone());
+        for i in ids {
+            gc::remove_callback(i);
+        }
+    });
+    IDS.with(|ids| ids.borrow_mut().push(id));
+    let drops = garbage_pair(|_| {});
+    gc::collect();
+    gc::collect();
+    gc::remove_callback(id); // drops the closure and its guard, whose Drop uses the collector
+    assert_eq!(drops.get(), 2);
+}
+
+#[test]
+fn weak_callbacks_reenter_their_map_and_finalizers() {
+    let map: Rc<WeakValueMap<u32, u32>> = Rc::new(WeakValueMap::new());
+    let keep: Rc<RefCell<Vec<Gc<u32>>>> = Rc::new(RefCell::new(Vec::new()));
+    let fin_slot: Rc<RefCell<Option<gc::Finalizer>>> = Rc::new(RefCell::new(None));
+    let a = Gc::new(1u32);
+    map.insert(1, &a);
+    let (m, k, f) = (map.clone(), keep.clone(), fin_slot.clone());
+    let fin = gc::finalize(&a, move || {
+        // Inside a death callback: use the same map, make and insert a new object, call itself.
+        let g = Gc::new(2u32);
+        m.insert(1, &g);
+        m.insert(2, &g);
+        assert_eq!(m.len(), 2);
+        k.borrow_mut().push(g);
+        if let Some(f) = f.borrow().as_ref() {
+            assert!(!f.call());
+            assert!(!f.alive());
+        }
+    });
+    *fin_slot.borrow_mut() = Some(fin);
+    drop(a);
+    assert_eq!(map.get(&1).as_deref(), Some(&2));
+    keep.borrow_mut().clear();
+    assert!(map.is_empty());
+}
