@@ -511,3 +511,40 @@ fn weak_callbacks_reenter_their_map_and_finalizers() {
     keep.borrow_mut().clear();
     assert!(map.is_empty());
 }
+
+#[test]
+fn freeze_unfreeze_around_dying_cycles_and_immortals() {
+    let d = Rc::new(Cell::new(0));
+    let (a, b) = (n(&d), n(&d));
+    *a.peer.borrow_mut() = Some(b.clone());
+    *b.peer.borrow_mut() = Some(a.clone());
+    let c = n(&d);
+    *c.peer.borrow_mut() = Some(a.clone());
+    drop(a.clone()); // buffered, then frozen with the rest
+    gc::freeze();
+    assert!(gc::get_freeze_count() >= 3);
+    Gc::make_immortal(&c); // a frozen candidate made immortal
+    drop(b);
+    drop(a);
+    // A new cycle through a frozen object.
+    let e = n(&d);
+    *e.peer.borrow_mut() = Some(c.clone());
+    *c.peer.borrow_mut() = Some(e.clone());
+    drop(e);
+    assert_eq!(gc::collect(), 0);
+    gc::unfreeze();
+    gc::freeze();
+    gc::unfreeze();
+    gc::collect();
+    gc::collect();
+    // a and b are reachable from the immortal c's old edge? No: c's edge was replaced by `e`, so a-b died.
+    assert_eq!(d.get(), 2);
+    // Weak-upgrade and finalize on an immortal are inert.
+    let w = Gc::downgrade(&c);
+    assert!(w.upgrade().is_some());
+    let f = gc::finalize(&c, || panic!("an immortal died"));
+    drop(c);
+    gc::collect();
+    assert!(f.alive());
+    assert!(f.detach());
+}
