@@ -309,3 +309,45 @@ fn realloc_sweep_keeps_classes_aligned() {
     a.flush_thread_cache();
     a.check().unwrap();
 }
+
+/// A `with_heap` closure that allocates through its own allocator would wait for the lock it runs under
+/// forever; it must abort with a message instead. Run in a child process (this test binary again).
+#[cfg(all(not(miri), not(feature = "critical-section")))]
+#[test]
+fn with_heap_closure_allocating_through_its_allocator_aborts() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    const NAME: &str = "with_heap_closure_allocating_through_its_allocator_aborts";
+    if std::env::var_os("POOLGC_ATTACK_CHILD").is_some() {
+        let a = PoolAlloc::new_locked();
+        a.with_heap(|_| {
+            let l = Layout::new::<u64>();
+            // SAFETY: non-zero size; the block is leaked (the process aborts before).
+            std::hint::black_box(unsafe { a.alloc(l) });
+        });
+        return;
+    }
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+        .env("POOLGC_ATTACK_CHILD", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("with_heap's closure deadlocked allocating through its allocator");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(err.contains("heap lock re-entered"), "stderr: {err}");
+}

@@ -424,6 +424,7 @@ fn callbacks_that_hold_gcs_die_in_thread_teardown() {
     thread_local! {
         static K1: Keep = const { Keep(RefCell::new(None)) };
         static K2: Keep = const { Keep(RefCell::new(None)) };
+        static BAG: RefCell<Vec<Box<dyn std::any::Any>>> = const { RefCell::new(Vec::new()) };
     }
     for order in 0..2 {
         std::thread::spawn(move || {
@@ -446,9 +447,12 @@ fn callbacks_that_hold_gcs_die_in_thread_teardown() {
             if order == 1 {
                 K1.with(|k| *k.0.borrow_mut() = Some(b.clone()));
             }
-            std::mem::forget(w); // its callback stays registered until the thread ends
+            // The weak handle (its callback registered) and the map live until thread teardown.
+            BAG.with(|bag| {
+                bag.borrow_mut().push(Box::new(w));
+                bag.borrow_mut().push(Box::new(map));
+            });
             drop((a, b));
-            std::mem::forget(map);
         })
         .join()
         .unwrap();
