@@ -552,3 +552,45 @@ fn freeze_unfreeze_around_dying_cycles_and_immortals() {
     assert!(f.alive());
     assert!(f.detach());
 }
+
+/// `#[derive(Trace)]` with a skipped `Gc` field computes `ACYCLIC = true` for a type that owns a `Gc`:
+/// the collector must stay memory-safe (cycles through it leak, nothing is freed early).
+#[cfg(feature = "derive")]
+#[test]
+fn derive_with_skipped_gc_fields_is_memory_safe() {
+    #[derive(Trace)]
+    struct Hidden {
+        #[trace(skip)]
+        inner: RefCell<Option<Gc<Visible>>>,
+        tag: u64,
+    }
+    #[derive(Trace)]
+    enum Visible {
+        Leaf(u64),
+        Link(RefCell<Option<Gc<Hidden>>>, Vec<Gc<Visible>>),
+    }
+    const _: () = assert!(<Hidden as Trace>::ACYCLIC);
+    let h = Gc::new(Hidden {
+        inner: RefCell::new(None),
+        tag: 9,
+    });
+    let leaf = Gc::new(Visible::Leaf(3));
+    let v = Gc::new(Visible::Link(
+        RefCell::new(Some(h.clone())),
+        vec![leaf.clone()],
+    ));
+    *h.inner.borrow_mut() = Some(v.clone()); // v -> h -> v, with the h -> v edge hidden
+    let w = Gc::downgrade(&v);
+    drop((v, leaf));
+    gc::collect();
+    // Kept (the hidden edge counts as an outside reference): still readable.
+    let v = w.upgrade().expect("freed through a hidden edge");
+    if let Visible::Link(_, kids) = &*v {
+        assert!(matches!(*kids[0], Visible::Leaf(3)));
+    }
+    assert_eq!(h.tag, 9);
+    drop(v);
+    h.inner.borrow_mut().take(); // break the cycle by hand
+    drop(h);
+    assert!(w.upgrade().is_none());
+}
