@@ -316,7 +316,10 @@ pub(crate) mod lent {
             }
         }
         let _abort = Abort;
-        panic!("poolgc: heap lock re-entered: PoolAlloc::with_heap's closure allocated through the same allocator");
+        panic!(
+            "poolgc: heap lock re-entered: PoolAlloc::with_heap's closure used the allocator it runs \
+             under (allocated through it, or called its stats, check, trim or with_heap)"
+        );
     }
 }
 
