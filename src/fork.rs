@@ -41,7 +41,7 @@
 )]
 
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{AtomicI32, AtomicPtr, Ordering::Relaxed};
 
 use crate::heap::Heap;
 use crate::sync::Lock;
@@ -87,12 +87,13 @@ pub(crate) struct TriedLocks {
 static TRIED: AtomicPtr<TriedLocks> = AtomicPtr::new(ptr::null_mut());
 
 /// `pthread_atfork` not called yet (or it failed).
-const NOT_INSTALLED: u8 = 0;
-/// A thread is calling `pthread_atfork`.
-const INSTALLING: u8 = 1;
+const NOT_INSTALLED: i32 = 0;
 /// The handlers are installed.
-const INSTALLED: u8 = 2;
-static STATE: AtomicU8 = AtomicU8::new(NOT_INSTALLED);
+const INSTALLED: i32 = -1;
+/// One of these, or the process id of the process in which a thread is calling `pthread_atfork`: a
+/// child forked meanwhile finds its parent's id there (that thread does not exist in the child, so it
+/// would never finish) and installs them itself.
+static STATE: AtomicI32 = AtomicI32::new(NOT_INSTALLED);
 
 /// Whether fork handlers can exist in this build: Unix with the OS source, a spin lock (the
 /// critical-section lock cannot be held across a `fork`), not under Miri (no `pthread_atfork`).
@@ -223,7 +224,9 @@ fn install() -> bool {
         not(miri)
     ))]
     loop {
-        match STATE.compare_exchange(NOT_INSTALLED, INSTALLING, Relaxed, Relaxed) {
+        // SAFETY: `getpid` has no preconditions.
+        let me = unsafe { libc::getpid() };
+        match STATE.compare_exchange(NOT_INSTALLED, me, Relaxed, Relaxed) {
             Ok(_) => {
                 // Not under REGISTRY: glibc runs the handlers holding its own atfork lock, which
                 // `pthread_atfork` takes too.
@@ -235,6 +238,11 @@ fn install() -> bool {
                 return ok;
             }
             Err(INSTALLED) => return true,
+            // Forked while a thread of the parent was installing them: take over. (If the parent's
+            // `pthread_atfork` had returned, the child has the handlers twice; they nest, see `DEPTH`.)
+            Err(p) if p != me => {
+                let _ = STATE.compare_exchange(p, NOT_INSTALLED, Relaxed, Relaxed);
+            }
             // Another thread is installing them (or failed to: then this one tries).
             Err(_) => std::thread::yield_now(),
         }
@@ -258,9 +266,18 @@ fn install() -> bool {
 ))]
 mod handlers {
     use super::*;
+    use core::sync::atomic::AtomicUsize;
+
+    /// How many times `prepare` ran for the fork under way: the handlers may be installed twice (see
+    /// `install`), and only the outermost pair takes and releases the locks. Forks are serialized by the
+    /// C library (its atfork lock is held from the prepare handlers to the parent/child ones).
+    static DEPTH: AtomicUsize = AtomicUsize::new(0);
 
     /// Before `fork`, in the forking thread: takes every lock (see the module docs for the order).
     pub(super) extern "C" fn prepare() {
+        if DEPTH.fetch_add(1, Relaxed) > 0 {
+            return;
+        }
         while !try_lock_registry_and_heaps() {
             std::thread::yield_now();
         }
@@ -345,6 +362,9 @@ mod handlers {
 
     /// After `fork`, in the parent: releases what `prepare` took.
     pub(super) extern "C" fn parent() {
+        if DEPTH.fetch_sub(1, Relaxed) != 1 {
+            return;
+        }
         // SAFETY: `prepare` took every lock in this thread just before the fork.
         unsafe { unlock_all() };
     }
@@ -352,6 +372,9 @@ mod handlers {
     /// After `fork`, in the child (whose only thread is the copy of the one that forked): releases what
     /// `prepare` took, then lets the thread caches make their counters exact again.
     pub(super) extern "C" fn child() {
+        if DEPTH.fetch_sub(1, Relaxed) != 1 {
+            return;
+        }
         let shared = shared();
         // SAFETY: as in `parent`: the child's memory is a copy of the parent's at the fork.
         unsafe { unlock_all() };
