@@ -81,6 +81,7 @@ fn pool_alloc_moved_between_uses() {
 
 /// Extreme alignments: a block aligned as asked, or null; never a misaligned one.
 #[test]
+#[cfg_attr(miri, ignore = "Miri backs every mapping with real memory")]
 fn huge_alignments() {
     let a = PoolAlloc::new_locked();
     for shift in [12u32, 16, 20, 24, 29] {
@@ -116,6 +117,7 @@ fn huge_alignments() {
 
 /// `realloc` to sizes no source can serve returns null and leaves the block intact.
 #[test]
+#[cfg_attr(miri, ignore = "Miri backs every mapping with real memory")]
 fn realloc_to_huge_keeps_the_block() {
     for a in [PoolAlloc::new(), PoolAlloc::new_locked()] {
         for (size, align) in [(16usize, 8usize), (100_000, 8), (40, 64)] {
@@ -175,6 +177,7 @@ fn tiny_regions_exhaust_cleanly() {
 /// Geometries at the edge of what `Config::new` accepts, and what it must refuse (at run time here;
 /// in a `static` they fail to compile).
 #[test]
+#[cfg_attr(miri, ignore = "Miri backs every mapping with real memory")]
 fn configs_at_the_edges() {
     for (pool, arena) in [
         (0usize, 0usize),
