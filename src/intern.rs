@@ -81,7 +81,7 @@ pub fn get(s: &str) -> Option<IStr> {
 
 /// How many distinct strings have been interned.
 pub fn count() -> usize {
-    TABLES.iter().map(|t| t.lock().len).sum()
+    tables().iter().map(|t| t.lock().len).sum()
 }
 
 impl IStr {
@@ -248,9 +248,63 @@ static TABLES: [Lock<Table>; SHARDS] = [const {
     })
 }; SHARDS];
 
+/// The table for `hash`.
 #[inline]
 fn shard(hash: u64) -> &'static Lock<Table> {
-    &TABLES[hash as usize % SHARDS]
+    &tables()[hash as usize % SHARDS]
+}
+
+/// The tables. Every path to a table lock comes here first, so the fork handlers know the locks before
+/// anyone can hold one.
+#[inline]
+fn tables() -> &'static [Lock<Table>; SHARDS] {
+    #[cfg(all(
+        feature = "std",
+        feature = "os",
+        unix,
+        not(feature = "critical-section"),
+        not(miri)
+    ))]
+    crate::fork::register_tried(&fork_hooks::HOOKS);
+    &TABLES
+}
+
+/// The tables' locks as hooks of the fork handlers (`crate::fork`): a child forked while another thread
+/// interns must find them free. A holder allocates (so may wait for a heap lock) and takes no other table
+/// lock, so the handlers only try them, all or none, with the heap locks.
+#[cfg(all(
+    feature = "std",
+    feature = "os",
+    unix,
+    not(feature = "critical-section"),
+    not(miri)
+))]
+mod fork_hooks {
+    use super::TABLES;
+
+    pub(super) static HOOKS: crate::fork::TriedLocks = crate::fork::TriedLocks { try_lock, unlock };
+
+    fn try_lock() -> bool {
+        for (i, t) in TABLES.iter().enumerate() {
+            if !t.try_lock_raw() {
+                for u in TABLES[..i].iter().rev() {
+                    // SAFETY: taken just above by this thread.
+                    unsafe { u.unlock_raw() };
+                }
+                return false;
+            }
+        }
+        true
+    }
+
+    /// # Safety
+    /// This thread took every table lock with `try_lock` and has released none since.
+    unsafe fn unlock() {
+        for t in TABLES.iter().rev() {
+            // SAFETY: forwarded contract.
+            unsafe { t.unlock_raw() };
+        }
+    }
 }
 
 impl Table {

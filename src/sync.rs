@@ -38,6 +38,12 @@ mod imp {
         }
         #[inline(always)]
         pub fn lock(&self) -> LockGuard<'_, T> {
+            #[cfg(feature = "std")]
+            match self.0.try_lock() {
+                Some(g) => return g,
+                // Held: by this very thread, inside `PoolAlloc::with_heap`? Then waiting never ends.
+                None => super::lent::check(core::ptr::from_ref(self).addr()),
+            }
             self.0.lock()
         }
         /// Takes the lock and keeps it without a guard, until [`Lock::unlock_raw`] (the fork handlers:
@@ -261,6 +267,61 @@ mod imp {
 }
 
 pub use imp::Lock;
+
+/// Which lock this thread holds while user code runs under it (`PoolAlloc::with_heap`'s closure), so
+/// that taking it again aborts with a message instead of spinning forever. Checked only when a lock is
+/// found held. (The critical-section lock detects re-entry by itself.)
+#[cfg(all(not(loom), not(feature = "critical-section"), feature = "std"))]
+pub(crate) mod lent {
+    use core::cell::Cell;
+
+    std::thread_local! {
+        static LENT: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Marks a lock this thread holds as lent to user code, until dropped.
+    pub(crate) struct Lent(usize);
+
+    impl Lent {
+        pub(crate) fn new<T>(lock: &super::Lock<T>) -> Lent {
+            let addr = core::ptr::from_ref(lock).addr();
+            Lent(LENT.try_with(|l| l.replace(addr)).unwrap_or(0))
+        }
+    }
+
+    impl Drop for Lent {
+        fn drop(&mut self) {
+            let _ = LENT.try_with(|l| l.set(self.0));
+        }
+    }
+
+    /// The lock at `addr` was found held: aborts if this thread lent it (it would wait for itself).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn check(addr: usize) {
+        if LENT.try_with(|l| l.get() == addr).unwrap_or(false) {
+            reentered();
+        }
+    }
+
+    /// Never unwinds (the allocator must not): under unwinding, the guard panics again while the first
+    /// panic unwinds, which aborts.
+    #[cold]
+    #[inline(never)]
+    fn reentered() -> ! {
+        struct Abort;
+        impl Drop for Abort {
+            fn drop(&mut self) {
+                panic!("poolgc: aborting");
+            }
+        }
+        let _abort = Abort;
+        panic!(
+            "poolgc: heap lock re-entered: PoolAlloc::with_heap's closure used the allocator it runs \
+             under (allocated through it, or called its stats, check, trim or with_heap)"
+        );
+    }
+}
 
 /// The atomics of the shared state that loom models (the thread caches', feature `std`): `core`'s, or
 /// loom's under `cfg(loom)`.

@@ -76,8 +76,14 @@ fn with<R>(f: impl FnOnce(&mut Registry) -> R) -> Option<R> {
 }
 
 /// Registers `cb` to run when the box `h` dies; returns its id, or `None` (and drops `cb`) where there is
-/// no registry (thread teardown).
+/// no registry (thread teardown) or the box has died already (`DROPPED`: a zombie, or garbage whose
+/// registrations were taken): it will not die again, so a registration would outlive its memory and
+/// fire for the next box at its address.
 pub(crate) fn register(h: NonNull<Header>, cb: Callback) -> Option<u64> {
+    if hdr(h).has(Flags::DROPPED) {
+        drop(cb);
+        return None;
+    }
     let addr = h.as_ptr() as usize;
     let mut cb = Some(cb);
     let id = with(|r| {

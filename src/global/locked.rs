@@ -94,8 +94,10 @@ impl PoolAlloc {
     /// Runs `f` with the locked heap, as a [`LockedHeap`]: reads, and the changes that keep live blocks
     /// valid.
     ///
-    /// `f` must not allocate through this allocator (if it is the global one, that means: not at all), or
-    /// it deadlocks (with feature `critical-section`, it aborts).
+    /// `f` must not allocate through this allocator (if it is the global one, that means: not at all):
+    /// the process then aborts with a message when `f` needs the lock it runs under (with thread caches,
+    /// an allocation the calling thread's cache serves may still succeed). Without `std` (no thread-local
+    /// storage to tell) it deadlocks, unless with feature `critical-section`, which aborts too.
     ///
     /// ```
     /// use poolgc::PoolAlloc;
@@ -104,6 +106,8 @@ impl PoolAlloc {
     /// ```
     pub fn with_heap<R>(&self, f: impl FnOnce(&mut LockedHeap<'_>) -> R) -> R {
         let mut guard = self.heap().lock();
+        #[cfg(all(not(loom), not(feature = "critical-section"), feature = "std"))]
+        let _lent = crate::sync::lent::Lent::new(self.heap());
         f(&mut LockedHeap { heap: &mut guard })
     }
 }

@@ -17,6 +17,6 @@ impl PoolAlloc {
     /// assert_eq!(pool.bytes_in_use(), pool.stats().bytes_in_use);
     /// ```
     pub fn bytes_in_use(&self) -> usize {
-        self.heap.lock().bytes_in_use()
+        self.heap().lock().bytes_in_use()
     }
 }

@@ -65,6 +65,11 @@ pub(crate) struct Owner {
     /// Not part of what loom models (no `fork` there).
     #[cfg(not(loom))]
     fork_noted: core::sync::atomic::AtomicBool,
+    /// The heap lock the fork registry holds for this allocator (null if none): unregistered on drop,
+    /// wherever the allocator has moved since, so a dropped allocator's storage is never locked by the
+    /// fork handlers.
+    #[cfg(not(loom))]
+    fork_registered: core::sync::atomic::AtomicPtr<Lock<Heap>>,
 }
 
 impl Owner {
@@ -74,6 +79,7 @@ impl Owner {
             enabled,
             token: AtomicUsize::new(if enabled { UNCLAIMED } else { NOT_PRIMARY }),
             fork_noted: core::sync::atomic::AtomicBool::new(!crate::fork::SUPPORTED),
+            fork_registered: core::sync::atomic::AtomicPtr::new(ptr::null_mut()),
         }
     }
 
@@ -93,7 +99,12 @@ impl Owner {
     pub(crate) fn note_fork(&self, heap: &Lock<Heap>) {
         #[cfg(not(loom))]
         if !self.fork_noted.load(core::sync::atomic::Ordering::Relaxed) {
-            crate::fork::note_heap(heap);
+            if crate::fork::note_heap(heap) {
+                self.fork_registered.store(
+                    ptr::from_ref(heap).cast_mut(),
+                    core::sync::atomic::Ordering::Relaxed,
+                );
+            }
             self.fork_noted
                 .store(true, core::sync::atomic::Ordering::Relaxed);
         }
@@ -138,9 +149,16 @@ impl Owner {
 }
 
 impl Drop for Owner {
-    /// Unregisters a primary allocator: the orphans, the transfer cache and every cache's blocks of it are
-    /// forgotten.
+    /// Unregisters the allocator from the fork handlers, and a primary one from the caches: the orphans,
+    /// the transfer cache and every cache's blocks of it are forgotten.
     fn drop(&mut self) {
+        #[cfg(not(loom))]
+        {
+            let h = *self.fork_registered.get_mut();
+            if !h.is_null() {
+                crate::fork::forget_heap(h);
+            }
+        }
         let t = self.token.load(Ordering::Relaxed);
         if t >= 2 {
             let mut o = CENTRAL.lock();
