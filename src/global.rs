@@ -295,6 +295,7 @@ impl PoolAlloc {
     ///
     /// # Safety
     /// As for `GlobalAlloc::realloc`.
+    #[cfg_attr(feature = "debug", allow(dead_code))]
     #[inline]
     unsafe fn realloc_any(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let align = layout.align();
@@ -312,10 +313,10 @@ impl PoolAlloc {
         }
         // SAFETY: GlobalAlloc's contract for `alloc`, `dealloc`; both blocks are live and distinct.
         unsafe {
-            let new = self.alloc(new_layout);
+            let new = self.raw_alloc(new_layout);
             if !new.is_null() {
                 ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
-                self.dealloc(ptr, layout);
+                self.raw_dealloc(ptr, layout);
             }
             new
         }
@@ -476,6 +477,76 @@ impl fmt::Debug for PoolAlloc {
 unsafe impl GlobalAlloc for PoolAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        #[cfg(feature = "debug")]
+        // SAFETY: forwarded contract; the debug layer calls `raw_alloc` below.
+        return unsafe { crate::debug::alloc(self, layout, false) };
+        #[cfg(not(feature = "debug"))]
+        // SAFETY: forwarded contract.
+        unsafe {
+            self.raw_alloc(layout)
+        }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        #[cfg(feature = "debug")]
+        // SAFETY: forwarded contract.
+        return unsafe { crate::debug::dealloc(self, ptr, layout) };
+        #[cfg(not(feature = "debug"))]
+        // SAFETY: forwarded contract.
+        unsafe {
+            self.raw_dealloc(ptr, layout)
+        }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        #[cfg(feature = "debug")]
+        // SAFETY: forwarded contract.
+        return unsafe { crate::debug::alloc(self, layout, true) };
+        #[cfg(not(feature = "debug"))]
+        // SAFETY: forwarded contract.
+        unsafe {
+            self.raw_alloc_zeroed(layout)
+        }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        #[cfg(feature = "debug")]
+        // SAFETY: forwarded contract.
+        return unsafe { crate::debug::realloc(self, ptr, layout, new_size) };
+        #[cfg(not(feature = "debug"))]
+        // SAFETY: forwarded contract.
+        unsafe {
+            self.realloc_any(ptr, layout, new_size)
+        }
+    }
+}
+
+#[cfg(feature = "debug")]
+impl crate::debug::Inner for PoolAlloc {
+    #[inline]
+    unsafe fn inner_alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded contract.
+        unsafe { self.raw_alloc(layout) }
+    }
+
+    #[inline]
+    unsafe fn inner_dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded contract.
+        unsafe { self.raw_dealloc(ptr, layout) }
+    }
+}
+
+/// The allocator's own `GlobalAlloc` methods, under whatever layer wraps them (the debug layer).
+impl PoolAlloc {
+    /// `GlobalAlloc::alloc` of the pools and caches.
+    ///
+    /// # Safety
+    /// As for `GlobalAlloc::alloc`.
+    #[inline]
+    unsafe fn raw_alloc(&self, layout: Layout) -> *mut u8 {
         #[cfg(feature = "std")]
         if self.cached() {
             if let Some(class) = self.pool_class(layout) {
@@ -486,8 +557,12 @@ unsafe impl GlobalAlloc for PoolAlloc {
         self.alloc_locked(layout)
     }
 
+    /// `GlobalAlloc::dealloc` of the pools and caches.
+    ///
+    /// # Safety
+    /// As for `GlobalAlloc::dealloc`.
     #[inline]
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+    unsafe fn raw_dealloc(&self, ptr: *mut u8, layout: Layout) {
         #[cfg(feature = "std")]
         if self.cached() {
             if let Some(class) = self.pool_class(layout) {
@@ -502,12 +577,17 @@ unsafe impl GlobalAlloc for PoolAlloc {
         unsafe { self.dealloc_locked(ptr, layout) }
     }
 
+    /// `GlobalAlloc::alloc_zeroed` of the pools and caches.
+    ///
+    /// # Safety
+    /// As for `GlobalAlloc::alloc_zeroed`.
+    #[cfg_attr(feature = "debug", allow(dead_code))]
     #[inline]
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+    unsafe fn raw_alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         #[cfg(feature = "std")]
         if self.cached() && self.pool_class(layout).is_some() {
             // SAFETY: GlobalAlloc's contract.
-            let p = unsafe { self.alloc(layout) };
+            let p = unsafe { self.raw_alloc(layout) };
             if !p.is_null() {
                 // SAFETY: a fresh block of at least `layout.size()` bytes.
                 unsafe { ptr::write_bytes(p, 0, layout.size()) };
@@ -515,11 +595,5 @@ unsafe impl GlobalAlloc for PoolAlloc {
             return p;
         }
         self.alloc_zeroed_locked(layout)
-    }
-
-    #[inline]
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded contract.
-        unsafe { self.realloc_any(ptr, layout, new_size) }
     }
 }

@@ -1,7 +1,6 @@
 // The crate's documentation is the README (docs.rs shows it as the front page). Its examples are compiled
 // and run as doctests through `ReadmeDoctests` below, when the features they use are on.
 #![cfg_attr(not(doctest), doc = include_str!("../README.md"))]
-
 // Layers, bottom up: each module uses only those above it in this table (docs/architecture.md says more).
 //
 // | module | what it is |
@@ -18,6 +17,7 @@
 // | `Heap` | the `&mut self` core |
 // | `fork` | the registry of locks taken around `fork` (feature `std`), and its `pthread_atfork` handlers |
 // | `thread_cache` | per-thread caches of small blocks (feature `std`): the fast path |
+// | `debug` (feature `debug`) | CPython's debug allocator: guards, fills, serials, checked on free and reuse |
 // | `PoolAlloc` | the locked `GlobalAlloc`, with the thread caches in front when built with them |
 // | `allocator_api` | `Allocator` for `PoolAlloc` (features `allocator-api2`, `nightly`) |
 // | `gc` (feature `gc`) | `Gc<T>`: reference counting with Bacon–Rajan cycle collection, on the pools |
@@ -43,6 +43,9 @@ pub mod stats;
 pub(crate) mod sync;
 
 mod arena;
+#[cfg(feature = "debug")]
+#[cfg_attr(docsrs, doc(cfg(feature = "debug")))]
+pub mod debug;
 #[cfg(all(feature = "std", not(loom)))]
 mod fork;
 mod global;

@@ -20,10 +20,10 @@
 use core::ptr;
 
 use super::batch;
-use crate::size_class::{block_size, NUM_POOL_CLASSES};
 #[cfg(not(loom))]
 use crate::decay::now_ms;
 use crate::decay::DECAY_MS;
+use crate::size_class::{block_size, NUM_POOL_CLASSES};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::Lock;
 
