@@ -337,8 +337,14 @@ fn fail(
         }
         let _ = writeln!(m);
     }
-    let _ = writeln!(m, "  aborting");
+    #[cfg(all(feature = "trace", unix, not(loom)))]
+    let traced = crate::trace::write_call_site(&mut m, block.addr);
     emit(&m.buf[..m.len]);
+    #[cfg(all(feature = "trace", unix, not(loom)))]
+    if traced {
+        crate::trace::print_resolved_site(block.addr);
+    }
+    emit(b"  aborting\n");
     abort()
 }
 

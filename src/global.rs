@@ -479,19 +479,28 @@ unsafe impl GlobalAlloc for PoolAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         #[cfg(feature = "debug")]
         // SAFETY: forwarded contract; the debug layer calls `raw_alloc` below.
-        return unsafe { crate::debug::alloc(self, layout, false) };
+        let p = unsafe { crate::debug::alloc(self, layout, false) };
         #[cfg(not(feature = "debug"))]
         // SAFETY: forwarded contract.
-        unsafe {
-            self.raw_alloc(layout)
+        let p = unsafe { self.raw_alloc(layout) };
+        #[cfg(all(feature = "trace", unix, not(loom)))]
+        if crate::trace::active() && !p.is_null() {
+            crate::trace::record_alloc(p, layout.size(), self.pool_class(layout));
         }
+        p
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        #[cfg(all(feature = "trace", unix, not(loom)))]
+        if crate::trace::active() {
+            crate::trace::record_free(ptr);
+        }
         #[cfg(feature = "debug")]
         // SAFETY: forwarded contract.
-        return unsafe { crate::debug::dealloc(self, ptr, layout) };
+        unsafe {
+            crate::debug::dealloc(self, ptr, layout)
+        };
         #[cfg(not(feature = "debug"))]
         // SAFETY: forwarded contract.
         unsafe {
@@ -503,24 +512,33 @@ unsafe impl GlobalAlloc for PoolAlloc {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         #[cfg(feature = "debug")]
         // SAFETY: forwarded contract.
-        return unsafe { crate::debug::alloc(self, layout, true) };
+        let p = unsafe { crate::debug::alloc(self, layout, true) };
         #[cfg(not(feature = "debug"))]
         // SAFETY: forwarded contract.
-        unsafe {
-            self.raw_alloc_zeroed(layout)
+        let p = unsafe { self.raw_alloc_zeroed(layout) };
+        #[cfg(all(feature = "trace", unix, not(loom)))]
+        if crate::trace::active() && !p.is_null() {
+            crate::trace::record_alloc(p, layout.size(), self.pool_class(layout));
         }
+        p
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         #[cfg(feature = "debug")]
         // SAFETY: forwarded contract.
-        return unsafe { crate::debug::realloc(self, ptr, layout, new_size) };
+        let p = unsafe { crate::debug::realloc(self, ptr, layout, new_size) };
         #[cfg(not(feature = "debug"))]
         // SAFETY: forwarded contract.
-        unsafe {
-            self.realloc_any(ptr, layout, new_size)
+        let p = unsafe { self.realloc_any(ptr, layout, new_size) };
+        #[cfg(all(feature = "trace", unix, not(loom)))]
+        if crate::trace::active() && !p.is_null() {
+            crate::trace::record_free(ptr);
+            // SAFETY: the caller guarantees `new_size` is valid for `layout.align()`.
+            let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+            crate::trace::record_alloc(p, new_size, self.pool_class(new_layout));
         }
+        p
     }
 }
 
