@@ -136,6 +136,12 @@ pub(crate) unsafe fn alloc(inner: &impl Inner, layout: Layout, zeroed: bool) -> 
 pub(crate) unsafe fn dealloc(inner: &impl Inner, ptr: *mut u8, layout: Layout) {
     // SAFETY: forwarded contract: `ptr` came from `alloc` above, so its header precedes it.
     let base = unsafe { check_live(ptr, layout, "free") };
+    // Forgotten by the tracer once checked (a violation still names the call site), before the block
+    // can be handed out again.
+    #[cfg(all(feature = "trace", unix, not(loom)))]
+    if crate::trace::active() {
+        crate::trace::record_free(ptr);
+    }
     // SAFETY: the header matched `layout`, so the block spans `outer_layout(layout)` from `base`.
     unsafe {
         ptr::write_bytes(ptr, DEAD_BYTE, layout.size());

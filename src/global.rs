@@ -492,7 +492,8 @@ unsafe impl GlobalAlloc for PoolAlloc {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        #[cfg(all(feature = "trace", unix, not(loom)))]
+        // Forgotten before the block can be handed out again (the debug layer does it after its checks).
+        #[cfg(all(feature = "trace", unix, not(loom), not(feature = "debug")))]
         if crate::trace::active() {
             crate::trace::record_free(ptr);
         }
@@ -525,6 +526,14 @@ unsafe impl GlobalAlloc for PoolAlloc {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // The old block is forgotten before it can be handed out again, and traced again if it stays
+        // (the debug layer forgets it after its checks, when it frees it).
+        #[cfg(all(feature = "trace", unix, not(loom)))]
+        let traced = crate::trace::active();
+        #[cfg(all(feature = "trace", unix, not(loom), not(feature = "debug")))]
+        if traced {
+            crate::trace::record_free(ptr);
+        }
         #[cfg(feature = "debug")]
         // SAFETY: forwarded contract.
         let p = unsafe { crate::debug::realloc(self, ptr, layout, new_size) };
@@ -532,11 +541,14 @@ unsafe impl GlobalAlloc for PoolAlloc {
         // SAFETY: forwarded contract.
         let p = unsafe { self.realloc_any(ptr, layout, new_size) };
         #[cfg(all(feature = "trace", unix, not(loom)))]
-        if crate::trace::active() && !p.is_null() {
-            crate::trace::record_free(ptr);
-            // SAFETY: the caller guarantees `new_size` is valid for `layout.align()`.
-            let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-            crate::trace::record_alloc(p, new_size, self.pool_class(new_layout));
+        if traced {
+            if !p.is_null() {
+                // SAFETY: the caller guarantees `new_size` is valid for `layout.align()`.
+                let new = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+                crate::trace::record_alloc(p, new_size, self.pool_class(new));
+            } else if cfg!(not(feature = "debug")) {
+                crate::trace::record_alloc(ptr, layout.size(), self.pool_class(layout));
+            }
         }
         p
     }

@@ -19,6 +19,10 @@ fn child() {
     let Ok(case) = std::env::var(CASE_VAR) else {
         return;
     };
+    #[cfg(feature = "trace")]
+    if case == "overrun_traced" {
+        poolgc::trace::start(4);
+    }
     let l = Layout::from_size_align(24, 8).unwrap();
     // SAFETY: each case breaks the allocator's contract on purpose, in a child that must abort.
     unsafe {
@@ -26,7 +30,7 @@ fn child() {
         assert!(!p.is_null());
         eprintln!("ADDR {:#x}", p as usize);
         match case.as_str() {
-            "overrun" => {
+            "overrun" | "overrun_traced" => {
                 p.add(24).write(0x00);
                 dealloc(p, l);
             }
@@ -134,6 +138,28 @@ fn layout_mismatch_aborts() {
         "layout_mismatch",
         "layout mismatch",
         "allocated with size 24 align 8, freed with size 32 align 8",
+    );
+}
+
+/// With tracing on, the message names where the block was allocated.
+#[cfg(feature = "trace")]
+#[test]
+fn traced_violation_names_the_call_site() {
+    let err = run_case("overrun_traced");
+    assert!(err.contains("buffer overrun"), "{err}");
+    assert!(
+        err.contains("allocated (tracing on) from return addresses: 0x"),
+        "{err}"
+    );
+    // The `alloc(l)` line of `child`.
+    let line = include_str!("debug_alloc.rs")
+        .lines()
+        .position(|l| l.trim() == "let p = alloc(l);")
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!("tests/debug_alloc.rs:{line}")),
+        "line {line} not named:\n{err}"
     );
 }
 
