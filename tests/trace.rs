@@ -79,6 +79,8 @@ fn traced_memory_peak_and_reset() {
 fn compare_to_lists_the_growth_first() {
     let _g = hold();
     trace::start(1);
+    // The same line allocates before and after the first snapshot: the difference is the growth.
+    let (old, _) = known_allocation(100);
     let before = trace::take_snapshot();
     let (v, line) = known_allocation(200);
     let after = trace::take_snapshot();
@@ -89,12 +91,14 @@ fn compare_to_lists_the_growth_first() {
         matches!(&top.key, Key::Site(f) if f[0].line == line),
         "{top}"
     );
-    assert_eq!(top.size_diff, 200_000);
-    assert_eq!(top.count_diff, 200);
+    assert_eq!((top.size, top.size_diff), (300_000, 200_000));
+    assert_eq!((top.count, top.count_diff), (300, 200));
     assert!(
-        top.to_string().contains("(+195.3 KiB), count=200 (+200)"),
+        top.to_string()
+            .contains("size=293.0 KiB (+195.3 KiB), count=300 (+200)"),
         "{top}"
     );
+    drop(old);
     drop(v);
 }
 
