@@ -40,6 +40,12 @@ use table::{Entry, Tables, RAW_FRAMES};
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// Frames kept per trace once resolved (`start`'s argument).
 static NFRAMES: AtomicUsize = AtomicUsize::new(1);
+/// Raw frames captured per allocation: the frames kept and room for the allocator's and the standard
+/// library's own frames above them (unwinding is the hot path's main cost, per frame).
+static CAPTURE: AtomicUsize = AtomicUsize::new(1 + SKIP_ROOM);
+/// Frames of the allocator, the standard library and the `#[global_allocator]` shim that may sit
+/// above the caller's frame.
+const SKIP_ROOM: usize = 16;
 /// Record one call in this many (1: every call).
 static SAMPLE_CALLS: AtomicUsize = AtomicUsize::new(1);
 /// Record about one block per this many bytes allocated (0: off).
@@ -88,7 +94,7 @@ pub enum Sampling {
     Bytes(usize),
 }
 
-/// Starts tracing every `PoolAlloc`, keeping `nframes` frames (at least 1) of each allocation's stack
+/// Starts tracing every `PoolAlloc`, keeping `nframes` frames (1 to 32) of each allocation's stack
 /// (Python's `tracemalloc.start(nframes)`). Restarting keeps what was recorded.
 pub fn start(nframes: usize) {
     start_sampled(nframes, Sampling::All);
@@ -107,7 +113,9 @@ pub fn start_sampled(nframes: usize, sampling: Sampling) {
     if !TABLES.lock().ensure() {
         return;
     }
-    NFRAMES.store(nframes.clamp(1, RAW_FRAMES), Ordering::Relaxed);
+    let nframes = nframes.clamp(1, RAW_FRAMES - SKIP_ROOM);
+    NFRAMES.store(nframes, Ordering::Relaxed);
+    CAPTURE.store(nframes + SKIP_ROOM, Ordering::Relaxed);
     let (calls, bytes) = match sampling {
         Sampling::All => (1, 0),
         Sampling::Calls(n) => (n.max(1), 0),
@@ -210,6 +218,7 @@ pub(crate) fn record_alloc(addr: *mut u8, size: usize, class: Option<usize>) {
     }
     let mut raw = [0usize; RAW_FRAMES];
     let mut n = 0;
+    let capture = CAPTURE.load(Ordering::Relaxed);
     // SAFETY: `trace_unsynchronized` must not run concurrently with other backtrace-crate calls on
     // platforms whose unwinder is not thread-safe; on the platforms `trace` builds for (Unix with the
     // system unwinder) it is, and the busy flag keeps it from re-entering on this thread.
@@ -217,7 +226,7 @@ pub(crate) fn record_alloc(addr: *mut u8, size: usize, class: Option<usize>) {
         backtrace::trace_unsynchronized(|frame| {
             raw[n] = frame.ip() as usize;
             n += 1;
-            n < RAW_FRAMES
+            n < capture
         });
     }
     let tag = TAG.try_with(Cell::get).ok().flatten();
