@@ -34,7 +34,7 @@ mod snapshot;
 mod table;
 
 pub use snapshot::{Filter, Frame, GroupBy, Key, Snapshot, Statistic, StatisticDiff, Trace};
-use table::{Entry, Tables, RAW_FRAMES};
+use table::{Entry, Stack, Tables, RAW_FRAMES};
 
 /// Whether recording is on: the one load the allocation path pays when it is off.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -113,6 +113,8 @@ pub fn start_sampled(nframes: usize, sampling: Sampling) {
     if !TABLES.lock().ensure() {
         return;
     }
+    #[cfg(not(any(feature = "critical-section", miri)))]
+    fork::install();
     let nframes = nframes.clamp(1, RAW_FRAMES - SKIP_ROOM);
     NFRAMES.store(nframes, Ordering::Relaxed);
     CAPTURE.store(nframes + SKIP_ROOM, Ordering::Relaxed);
@@ -124,6 +126,32 @@ pub fn start_sampled(nframes: usize, sampling: Sampling) {
     SAMPLE_CALLS.store(calls, Ordering::Relaxed);
     SAMPLE_BYTES.store(bytes, Ordering::Relaxed);
     ACTIVE.store(true, Ordering::Release);
+}
+
+/// The trace lock around `fork`: taken before it, released after it in both processes, so that a child
+/// forked while another thread records never finds it held. The trace lock is never held while a heap
+/// lock is taken (nothing allocates under it), so these handlers' order among poolgc's others is free.
+#[cfg(not(any(feature = "critical-section", miri)))]
+mod fork {
+    use super::TABLES;
+
+    extern "C" fn prepare() {
+        TABLES.lock_raw();
+    }
+
+    extern "C" fn release() {
+        // SAFETY: `prepare` took the lock in this thread (the forking one), and nothing released it.
+        unsafe { TABLES.unlock_raw() };
+    }
+
+    /// Installs the handlers, once per process.
+    pub(super) fn install() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: the handlers are `extern "C"` functions that live for the whole program.
+            unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(release)) };
+        });
+    }
 }
 
 /// Stops tracing and forgets every trace (Python's `tracemalloc.stop()`).
@@ -252,18 +280,25 @@ pub(crate) fn record_free(addr: *mut u8) {
     TABLES.lock().remove(addr as usize);
 }
 
-/// Copies the live traces and their raw stacks (under the lock, with this thread busy so that the copy's
-/// own allocations are not recorded).
-fn raw_traces() -> std::vec::Vec<(Entry, std::vec::Vec<usize>)> {
-    let t = TABLES.lock();
-    let mut out = std::vec::Vec::with_capacity(t.count);
-    t.for_each(|e| {
-        let frames = t.stack(e.stack).map_or(std::vec::Vec::new(), |s| {
-            s.frames[..s.len as usize].to_vec()
-        });
-        out.push((*e, frames));
-    });
-    out
+/// Copies the live traces and the stacks they use. Nothing is allocated under the trace lock (the
+/// buffers are sized before it is taken), so the lock never waits for a heap lock: `fork` handlers and
+/// the allocation path may take them in any order.
+fn raw_traces() -> (std::vec::Vec<Entry>, std::vec::Vec<(u32, Stack)>) {
+    loop {
+        let (count, stacks) = {
+            let t = TABLES.lock();
+            (t.count, t.stack_count)
+        };
+        let mut entries = std::vec::Vec::with_capacity(count + 1024);
+        let mut used = std::vec::Vec::with_capacity(stacks + 256);
+        let t = TABLES.lock();
+        if t.count > entries.capacity() || t.stack_count > used.capacity() {
+            continue;
+        }
+        t.for_each(|e| entries.push(*e));
+        t.for_each_stack(|id, s| used.push((id, *s)));
+        return (entries, used);
+    }
 }
 
 /// A copy of the live traces, resolved to file and line (Python's `tracemalloc.take_snapshot()`).
@@ -273,7 +308,8 @@ pub fn take_snapshot() -> Snapshot {
     if busy.is_none() || !active() {
         return Snapshot::default();
     }
-    snapshot::build(raw_traces(), get_traceback_limit())
+    let (entries, stacks) = raw_traces();
+    snapshot::build(entries, stacks, get_traceback_limit())
 }
 
 /// For the debug allocator's message: the raw return addresses of the block `addr`'s allocation, if

@@ -174,3 +174,38 @@ fn sampling_records_fewer() {
     let bytes = count(Sampling::Bytes(10_000));
     assert!((90..=110).contains(&bytes), "{bytes}");
 }
+
+/// A child forked while another thread records finds the trace lock free: it allocates (and records)
+/// and exits; a lock copied held would hang it until the alarm kills it.
+#[test]
+fn fork_while_recording() {
+    let _g = hold();
+    trace::start(1);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    let worker = std::thread::spawn(move || {
+        while !s.load(std::sync::atomic::Ordering::Relaxed) {
+            std::hint::black_box(vec![0u8; 100]);
+        }
+    });
+    for _ in 0..50 {
+        // SAFETY: the child only allocates, frees and exits.
+        unsafe {
+            let pid = libc::fork();
+            if pid == 0 {
+                libc::alarm(5);
+                std::hint::black_box(vec![1u8; 64]);
+                libc::_exit(0);
+            }
+            let mut status = 0;
+            assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "child: {status:#x}"
+            );
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    worker.join().unwrap();
+    trace::stop();
+}

@@ -6,7 +6,7 @@ use std::fmt;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use super::table::Entry;
+use super::table::{Entry, Stack};
 use crate::size_class::block_size;
 
 /// One frame of an allocation's stack.
@@ -375,14 +375,23 @@ pub(super) fn resolve_user_frames(raw: &[usize], n: usize) -> Vec<Frame> {
     resolve_cached(raw, n, &mut HashMap::new())
 }
 
-/// A snapshot from copied table entries and their raw stacks.
-pub(super) fn build(raw: Vec<(Entry, Vec<usize>)>, n: usize) -> Snapshot {
+/// A snapshot from copied table entries and the stacks they use (by id).
+pub(super) fn build(entries: Vec<Entry>, stacks: Vec<(u32, Stack)>, n: usize) -> Snapshot {
     let mut cache = HashMap::new();
-    let traces = raw
+    let sites: HashMap<u32, Vec<Frame>> = stacks
+        .iter()
+        .map(|(id, s)| {
+            (
+                *id,
+                resolve_cached(&s.frames[..s.len as usize], n, &mut cache),
+            )
+        })
+        .collect();
+    let traces = entries
         .into_iter()
-        .map(|(e, stack)| Trace {
+        .map(|e| Trace {
             size: e.size,
-            frames: resolve_cached(&stack, n, &mut cache),
+            frames: sites.get(&e.stack).cloned().unwrap_or_default(),
             tag: e.tag,
             class: (e.class != u16::MAX).then_some(e.class as usize),
         })

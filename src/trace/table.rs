@@ -41,7 +41,7 @@ pub(crate) struct Tables {
     traces: *mut Entry,
     stacks: *mut Stack,
     pub count: usize,
-    stack_count: usize,
+    pub stack_count: usize,
     pub current: usize,
     pub peak: usize,
     /// Blocks not recorded because a table was full.
@@ -158,6 +158,7 @@ impl Tables {
     }
 
     /// The stack of id `id` (from `intern_stack`), if any.
+    #[cfg(feature = "debug")]
     pub(crate) fn stack(&self, id: u32) -> Option<&Stack> {
         if id == 0 || self.stacks.is_null() {
             return None;
@@ -250,6 +251,20 @@ impl Tables {
                         break;
                     }
                 }
+            }
+        }
+    }
+
+    /// Calls `f` on every stored stack, with its id.
+    pub(crate) fn for_each_stack(&self, mut f: impl FnMut(u32, &Stack)) {
+        if self.stacks.is_null() {
+            return;
+        }
+        for i in 0..STACK_SLOTS {
+            // SAFETY: `i < STACK_SLOTS`.
+            let s = unsafe { &*self.stacks.add(i) };
+            if s.hash != 0 {
+                f(i as u32 + 1, s);
             }
         }
     }
