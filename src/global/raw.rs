@@ -28,7 +28,7 @@ impl PoolAlloc {
     ///
     /// # Safety
     /// As for `GlobalAlloc::alloc`.
-    #[inline]
+    #[inline(always)]
     pub(super) unsafe fn raw_alloc(&self, layout: Layout) -> *mut u8 {
         #[cfg(feature = "std")]
         if self.cached() {
@@ -44,7 +44,7 @@ impl PoolAlloc {
     ///
     /// # Safety
     /// As for `GlobalAlloc::dealloc`.
-    #[inline]
+    #[inline(always)]
     pub(super) unsafe fn raw_dealloc(&self, ptr: *mut u8, layout: Layout) {
         #[cfg(feature = "std")]
         if self.cached() {
