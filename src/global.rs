@@ -17,6 +17,7 @@ use crate::sync::Lock;
 use crate::thread_cache;
 
 mod locked;
+mod raw;
 mod usage;
 
 pub use locked::LockedHeap;
@@ -365,6 +366,7 @@ impl PoolAlloc {
     ///
     /// # Safety
     /// As for `GlobalAlloc::realloc`.
+    #[cfg_attr(feature = "debug", allow(dead_code))]
     #[inline]
     unsafe fn realloc_any(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let align = layout.align();
@@ -382,10 +384,10 @@ impl PoolAlloc {
         }
         // SAFETY: GlobalAlloc's contract for `alloc`, `dealloc`; both blocks are live and distinct.
         unsafe {
-            let new = self.alloc(new_layout);
+            let new = self.raw_alloc(new_layout);
             if !new.is_null() {
                 ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
-                self.dealloc(ptr, layout);
+                self.raw_dealloc(ptr, layout);
             }
             new
         }
@@ -554,50 +556,79 @@ impl fmt::Debug for PoolAlloc {
 unsafe impl GlobalAlloc for PoolAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        #[cfg(feature = "std")]
-        if self.cached() {
-            if let Some(class) = self.pool_class(layout) {
-                // SAFETY: `pool_class` returns a pool class of this heap's geometry for this layout.
-                return unsafe { thread_cache::alloc(&self.cache, &self.heap, class, layout) };
-            }
+        #[cfg(feature = "debug")]
+        // SAFETY: forwarded contract; the debug layer calls `raw_alloc` below.
+        let p = unsafe { crate::debug::alloc(self, layout, false) };
+        #[cfg(not(feature = "debug"))]
+        // SAFETY: forwarded contract.
+        let p = unsafe { self.raw_alloc(layout) };
+        #[cfg(all(feature = "trace", unix, not(loom)))]
+        if crate::trace::active() && !p.is_null() {
+            crate::trace::record_alloc(p, layout.size(), self.pool_class(layout));
         }
-        self.alloc_locked(layout)
+        p
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        #[cfg(feature = "std")]
-        if self.cached() {
-            if let Some(class) = self.pool_class(layout) {
-                // SAFETY: GlobalAlloc's contract: a live block of ours; a caching allocator keeps every
-                // small block's layout in its class (see `realloc_cached`).
-                return unsafe {
-                    thread_cache::dealloc(&self.cache, &self.heap, ptr, class, layout)
-                };
-            }
+        // Forgotten before the block can be handed out again (the debug layer does it after its checks).
+        #[cfg(all(feature = "trace", unix, not(loom), not(feature = "debug")))]
+        if crate::trace::active() {
+            crate::trace::record_free(ptr);
         }
+        #[cfg(feature = "debug")]
         // SAFETY: forwarded contract.
-        unsafe { self.dealloc_locked(ptr, layout) }
+        unsafe {
+            crate::debug::dealloc(self, ptr, layout)
+        };
+        #[cfg(not(feature = "debug"))]
+        // SAFETY: forwarded contract.
+        unsafe {
+            self.raw_dealloc(ptr, layout)
+        }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        #[cfg(feature = "std")]
-        if self.cached() && self.pool_class(layout).is_some() {
-            // SAFETY: GlobalAlloc's contract.
-            let p = unsafe { self.alloc(layout) };
-            if !p.is_null() {
-                // SAFETY: a fresh block of at least `layout.size()` bytes.
-                unsafe { ptr::write_bytes(p, 0, layout.size()) };
-            }
-            return p;
+        #[cfg(feature = "debug")]
+        // SAFETY: forwarded contract.
+        let p = unsafe { crate::debug::alloc(self, layout, true) };
+        #[cfg(not(feature = "debug"))]
+        // SAFETY: forwarded contract.
+        let p = unsafe { self.raw_alloc_zeroed(layout) };
+        #[cfg(all(feature = "trace", unix, not(loom)))]
+        if crate::trace::active() && !p.is_null() {
+            crate::trace::record_alloc(p, layout.size(), self.pool_class(layout));
         }
-        self.alloc_zeroed_locked(layout)
+        p
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // The old block is forgotten before it can be handed out again, and traced again if it stays
+        // (the debug layer forgets it after its checks, when it frees it).
+        #[cfg(all(feature = "trace", unix, not(loom)))]
+        let traced = crate::trace::active();
+        #[cfg(all(feature = "trace", unix, not(loom), not(feature = "debug")))]
+        if traced {
+            crate::trace::record_free(ptr);
+        }
+        #[cfg(feature = "debug")]
         // SAFETY: forwarded contract.
-        unsafe { self.realloc_any(ptr, layout, new_size) }
+        let p = unsafe { crate::debug::realloc(self, ptr, layout, new_size) };
+        #[cfg(not(feature = "debug"))]
+        // SAFETY: forwarded contract.
+        let p = unsafe { self.realloc_any(ptr, layout, new_size) };
+        #[cfg(all(feature = "trace", unix, not(loom)))]
+        if traced {
+            if !p.is_null() {
+                // SAFETY: the caller guarantees `new_size` is valid for `layout.align()`.
+                let new = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+                crate::trace::record_alloc(p, new_size, self.pool_class(new));
+            } else if cfg!(not(feature = "debug")) {
+                crate::trace::record_alloc(ptr, layout.size(), self.pool_class(layout));
+            }
+        }
+        p
     }
 }

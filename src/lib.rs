@@ -17,6 +17,8 @@
 // | `Heap` | the `&mut self` core |
 // | `fork` | the registry of locks taken around `fork` (feature `std`), and its `pthread_atfork` handlers |
 // | `thread_cache` | per-thread caches of small blocks (feature `std`): the fast path |
+// | `trace` (feature `trace`) | tracemalloc: live blocks by call site, size class and tag, in tables of their own |
+// | `debug` (feature `debug`) | CPython's debug allocator: guards, fills, serials, checked on free and reuse |
 // | `PoolAlloc` | the locked `GlobalAlloc`, with the thread caches in front when built with them |
 // | `heap_map` | the SVG heap map of an allocator's pools (`PoolAlloc::write_heap_svg`) |
 // | `allocator_api` | `Allocator` for `PoolAlloc` (features `allocator-api2`, `nightly`) |
@@ -43,6 +45,9 @@ pub mod stats;
 pub(crate) mod sync;
 
 mod arena;
+#[cfg(feature = "debug")]
+#[cfg_attr(docsrs, doc(cfg(feature = "debug")))]
+pub mod debug;
 #[cfg(all(feature = "std", not(loom)))]
 mod fork;
 mod global;
@@ -53,6 +58,9 @@ mod pool;
 mod source;
 #[cfg(feature = "std")]
 mod thread_cache;
+#[cfg(all(feature = "trace", unix, not(loom)))]
+#[cfg_attr(docsrs, doc(cfg(feature = "trace")))]
+pub mod trace;
 
 #[cfg(feature = "gc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "gc")))]

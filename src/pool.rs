@@ -118,6 +118,12 @@ pub(crate) unsafe fn init(
                 PoolFlags::empty()
             },
         });
+        // The debug layer trusts a block's header to be its own when it finds a freed block's mark;
+        // a pool carved anew may have left such marks of old blocks where other blocks since wrote.
+        #[cfg(feature = "debug")]
+        if !fresh {
+            ptr::write_bytes(pool.cast::<u8>().add(first), 0, pool_size - first);
+        }
     }
 }
 
