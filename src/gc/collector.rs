@@ -325,6 +325,16 @@ pub(crate) fn collect(s: &State, automatic: bool) -> usize {
             visited,
         },
     );
+    if !automatic {
+        // An explicit collection keeps nothing of its own for the next one: what `collect()` finds is
+        // all given back, the collector's scratch buffers included (automatic ones reuse them).
+        drop(s.scratch.take());
+        if let Ok(mut roots) = s.roots.try_borrow_mut() {
+            if roots.is_empty() {
+                *roots = Vec::new();
+            }
+        }
+    }
     #[cfg(feature = "std")]
     if let (Some(p), n) = panic {
         if automatic {
