@@ -1,12 +1,15 @@
 //! The decay of memory kept for reuse: one rule for spare arenas (`heap/spares.rs`), cached large
-//! mappings (`large/mapcache.rs`) and the thread caches' transfer stacks.
+//! mappings (`large/mapcache.rs`) and the thread caches' transfer stacks (`thread_cache/transfer.rs`),
+//! each owning a [`Decay`].
 //!
 //! The owner keeps a floor for good; beyond it, what stays unused for a whole period goes back. A period
 //! starts at the first event at which more than the floor is held; its low-water mark is the least held
 //! during it (the owner reports every fall with [`Decay::fell_to`]); when it ends, the amount above the
 //! floor held all through it is released and the next period begins. So memory in steady use stays and
 //! the rest goes, however often a little of it is reused. The clock ([`now_ms`]) is read only at the
-//! owner's events ([`Decay::tick`]), so an idle owner keeps what it holds until its next event.
+//! owner's events ([`Decay::tick`]), so an idle owner keeps what it holds until its next event. Under
+//! `cfg(loom)` the clock moves by half a [`DECAY_MS`] at every look (deterministic, so every schedule of a
+//! model sees the same times, and a model of a few events reaches the decay).
 
 /// Default period, in milliseconds (see `Heap::set_spare_decay_ms`).
 pub(crate) const DECAY_MS: u32 = 1000;
@@ -14,6 +17,7 @@ pub(crate) const DECAY_MS: u32 = 1000;
 /// A monotonic clock in milliseconds (only heaps that grow from the OS read it; without the OS, or on
 /// wasm, there is no clock and it reads 0, so no period ever ends). It allocates nothing, so an allocator
 /// may read it anywhere.
+#[cfg(not(loom))]
 pub(crate) fn now_ms() -> u64 {
     #[cfg(all(feature = "os", unix))]
     {
@@ -50,6 +54,19 @@ pub(crate) fn now_ms() -> u64 {
         )
     )))]
     0
+}
+
+// Under loom, a clock made afresh for every execution of a model (see the module docs).
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref CLOCK: crate::sync::atomic::AtomicUsize = crate::sync::atomic::AtomicUsize::new(0);
+}
+
+/// The clock under loom: half a [`DECAY_MS`] later at every look.
+#[cfg(loom)]
+pub(crate) fn now_ms() -> u64 {
+    const STEP: usize = DECAY_MS as usize / 2;
+    (CLOCK.fetch_add(STEP, crate::sync::atomic::Ordering::Relaxed) + STEP) as u64
 }
 
 /// A running period: since when (ms), and the least held during it.

@@ -5,10 +5,11 @@
 //!
 //! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --features loom --test loom_thread_cache`.
 //!
-//! Under loom, the transfer cache reads a clock that moves by half a period at every look, and looks at
-//! every push and pop; a thread runs its upkeep every other slow-path event: so a model of a few blocks
-//! reaches the decay and the upkeep. (The fork handlers' lock order is modelled in the crate's own loom
-//! tests, `thread_cache::loom_tests`.)
+//! Under loom, the decay's clock (`crate::decay`) moves by half a period at every look, the transfer
+//! cache looks at it at every push and pop, and a thread runs its upkeep every other slow-path event: so
+//! a model of a few blocks reaches the upkeep. (The decay cutting batches off a transfer stack is
+//! modelled in `thread_cache::transfer::loom_tests`, the fork handlers' lock order in
+//! `thread_cache::fork_hooks::loom_tests`.)
 #![cfg(loom)]
 
 use core::alloc::{GlobalAlloc, Layout};

@@ -5,24 +5,22 @@
 //!
 //! Batches that stay on a stack serve only their class and keep their pools in use. Beyond the budget
 //! ([`TRANSFER_BYTES`]) and the refill that hands everything back before the heap grows (see
-//! `thread_cache::refill`), the stacks decay like the heap's spare arenas: each stack keeps the low-water
-//! mark of its length over a period of [`DECAY_MS`]; when the period ends, that many batches (the bottom
-//! ones, untouched all period, since the stack is LIFO) go back to the heap, so batches in steady use
-//! stay and the rest do not. The clock is read every [`CHECK_EVERY`] pushes and pops of a class, outside
-//! every lock, so an idle transfer cache keeps its batches until its next events. The period is
-//! [`DECAY_MS`] whatever a heap's `spare_decay_ms` says (the transfer cache is shared by every thread,
-//! the heap setting is per allocator); without the OS there is no clock and nothing decays.
+//! `thread_cache::refill`), each stack decays by the crate's one rule ([`Decay`], period [`DECAY_MS`],
+//! floor 0): when a period ends, as many batches as its low-water mark over the period (the bottom ones,
+//! untouched all period, since the stack is LIFO) go back to the heap. A stack looks at the clock under
+//! its lock every [`CHECK_EVERY`] of its pushes and pops, and at every thread's upkeep ([`tick`]), so an
+//! idle transfer cache keeps its batches until its next events. The period is [`DECAY_MS`] whatever a
+//! heap's `spare_decay_ms` says (the transfer cache is shared by every thread, the heap setting is per
+//! allocator); without the OS there is no clock and nothing decays.
 //!
-//! The thread whose push or pop ends a period pays for it: a walk of each stack down to its cut, under
-//! that stack's lock, and then every decayed block freed into the heap under the heap lock (at most
+//! The thread whose event ends a stack's period pays for it: a walk of that stack down to its cut, under
+//! its lock, and then the decayed blocks freed into the heap under the heap lock (at most
 //! [`TRANSFER_BYTES`] worth, and only what stayed unused for a whole period).
 
 use core::ptr;
 
 use super::batch;
-#[cfg(not(loom))]
-use crate::decay::now_ms;
-use crate::decay::DECAY_MS;
+use crate::decay::{Decay, DECAY_MS};
 use crate::size_class::{block_size, NUM_POOL_CLASSES};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::Lock;
@@ -46,8 +44,8 @@ struct Stack {
     top: *mut u8,
     /// Batches on the stack.
     len: u32,
-    /// The fewest batches on the stack since the current period began.
-    low: u32,
+    /// Their decay, with a floor of 0: every fall of `len` is reported to it.
+    decay: Decay,
     /// Pushes and pops left before the next look at the clock.
     countdown: u32,
 }
@@ -72,8 +70,41 @@ impl Stack {
         let taken = (self.top, self.len);
         self.top = ptr::null_mut();
         self.len = 0;
-        self.low = 0;
+        self.decay.stop();
         taken
+    }
+
+    /// Runs the decay at an event of the stack: if a period ends, cuts off the bottom batches that stayed
+    /// on it all period and returns them (null if none) and how many.
+    fn decay(&mut self) -> (*mut u8, u32) {
+        let Some(keep) = self.decay.tick(self.len as usize, 0) else {
+            return (ptr::null_mut(), 0);
+        };
+        // `keep <= len`: the decay keeps at most what is held.
+        let keep = keep as u32;
+        let n = self.len - keep;
+        let cut = if n == 0 {
+            ptr::null_mut()
+        } else if keep == 0 {
+            core::mem::replace(&mut self.top, ptr::null_mut())
+        } else {
+            // The last of the `keep` batches above the cut.
+            let mut above = self.top;
+            // SAFETY: the stack holds `len` well-formed batches linked through their first block's
+            // second word; `&mut self` is behind the stack's lock.
+            unsafe {
+                for _ in 1..keep {
+                    above = above.cast::<*mut u8>().add(1).read();
+                }
+                let link = above.cast::<*mut u8>().add(1);
+                let cut = link.read();
+                link.write(ptr::null_mut());
+                cut
+            }
+        };
+        self.len = keep;
+        self.decay.restart(keep as usize, 0);
+        (cut, n)
     }
 }
 
@@ -85,7 +116,7 @@ struct ClassBatches(Lock<Stack>);
 const EMPTY_STACK: Stack = Stack {
     top: ptr::null_mut(),
     len: 0,
-    low: 0,
+    decay: Decay::new(DECAY_MS),
     countdown: CHECK_EVERY - 1,
 };
 
@@ -98,25 +129,12 @@ static BATCHES: [ClassBatches; NUM_POOL_CLASSES] =
 #[cfg(not(loom))]
 static HELD: AtomicUsize = AtomicUsize::new(0);
 
-/// When the current decay period began ([`now_ms`], truncated to `usize`: compared with wrapping
-/// arithmetic).
-#[cfg(not(loom))]
-static PERIOD_START: AtomicUsize = AtomicUsize::new(0);
-
-// Under loom, the same statics, made afresh for every execution of a model, and a clock that moves by
-// half a period at every look (deterministic, so every schedule sees the same times).
+// Under loom, the same statics, made afresh for every execution of a model.
 #[cfg(loom)]
 loom::lazy_static! {
     static ref BATCHES: [ClassBatches; NUM_POOL_CLASSES] =
         core::array::from_fn(|_| ClassBatches(Lock::new(EMPTY_STACK)));
     static ref HELD: AtomicUsize = AtomicUsize::new(0);
-    static ref PERIOD_START: AtomicUsize = AtomicUsize::new(0);
-    static ref CLOCK: AtomicUsize = AtomicUsize::new(0);
-}
-
-#[cfg(loom)]
-fn now_ms() -> u64 {
-    (CLOCK.fetch_add(DECAY_MS as usize / 2, Ordering::Relaxed) + DECAY_MS as usize / 2) as u64
 }
 
 fn batch_bytes(class: usize) -> usize {
@@ -128,29 +146,35 @@ pub(super) fn is_empty() -> bool {
     HELD.load(Ordering::Relaxed) == 0
 }
 
-/// Pops a batch of `class`, if there is one. Also returns the batches that decayed if this event ended
-/// a period (see [`decay_if`]; null if none), for the caller to give back to the heap.
+/// Pops a batch of `class`, if there is one. Also returns the batches of `class` that decayed if this
+/// event ended the stack's period (see [`Stack::decay`]; null if none), for the caller to give back to
+/// the heap.
 pub(super) fn pop(class: usize) -> (Option<*mut u8>, *mut u8) {
-    let (b, due) = {
+    let (b, (cut, n)) = {
         let mut stack = BATCHES[class].0.lock();
-        let due = stack.event();
         let b = stack.top;
         if !b.is_null() {
             // SAFETY: `b` heads a batch on the stack; its second word links the next batch.
             stack.top = unsafe { b.cast::<*mut u8>().add(1).read() };
             stack.len -= 1;
-            stack.low = stack.low.min(stack.len);
+            let len = stack.len as usize;
+            stack.decay.fell_to(len);
         }
-        (b, due)
+        let decayed = if stack.event() {
+            stack.decay()
+        } else {
+            (ptr::null_mut(), 0)
+        };
+        (b, decayed)
     };
     if !b.is_null() {
         HELD.fetch_sub(batch_bytes(class), Ordering::Relaxed);
     }
-    ((!b.is_null()).then_some(b), decay_if(due))
+    ((!b.is_null()).then_some(b), decayed(class, cut, n))
 }
 
 /// Pushes a whole batch of `class` if the budget allows (else hands it back). Also returns the batches
-/// that decayed if this event ended a period, as [`pop`] does.
+/// that decayed if this event ended the stack's period, as [`pop`] does.
 ///
 /// # Safety
 /// `list` is a null-terminated list of exactly [`batch`]`(class)` free blocks of `class` of the primary's
@@ -161,15 +185,28 @@ pub(super) unsafe fn push(class: usize, list: *mut u8) -> (Result<(), *mut u8>, 
         HELD.fetch_sub(bytes, Ordering::Relaxed);
         return (Err(list), ptr::null_mut());
     }
-    let due = {
+    let (cut, n) = {
         let mut stack = BATCHES[class].0.lock();
         // SAFETY: the first block is ours and at least two words long (asserted above).
         unsafe { list.cast::<*mut u8>().add(1).write(stack.top) };
         stack.top = list;
         stack.len += 1;
-        stack.event()
+        if stack.event() {
+            stack.decay()
+        } else {
+            (ptr::null_mut(), 0)
+        }
     };
-    (Ok(()), decay_if(due))
+    (Ok(()), decayed(class, cut, n))
+}
+
+/// Releases the bytes of the `n` batches of `class` that [`Stack::decay`] cut off as `cut`, now the
+/// caller's; returns `cut`.
+fn decayed(class: usize, cut: *mut u8, n: u32) -> *mut u8 {
+    if n != 0 {
+        HELD.fetch_sub(n as usize * batch_bytes(class), Ordering::Relaxed);
+    }
+    cut
 }
 
 /// Takes every batch off every stack, as one list of batches (linked as on a stack); null if none.
@@ -261,68 +298,22 @@ pub(super) fn clear() {
     HELD.store(0, Ordering::Relaxed);
 }
 
-/// Looks at the decay clock now (the thread caches' periodic upkeep, see `thread_cache::upkeep`): the
-/// batches that decayed if a period ended, as [`pop`] returns them.
+/// Runs every stack's decay (the thread caches' periodic upkeep, see `thread_cache::upkeep`), so that
+/// stacks of classes without traffic decay too: the batches that decayed, as one list of batches for the
+/// caller to give back to the heap; null if none.
 pub(super) fn tick() -> *mut u8 {
-    decay_if(true)
-}
-
-/// When `due`, ends the decay period if it has lasted [`DECAY_MS`] (one caller wins the race): takes off
-/// each stack the batches that stayed on it all period (its low-water mark, counted from the bottom) and
-/// returns them as one list of batches, for the caller to give back to the heap; null if none. Called by
-/// [`pop`] and [`push`], outside the stack's lock, with whether their event made the clock due.
-fn decay_if(due: bool) -> *mut u8 {
-    if !due {
-        return ptr::null_mut();
-    }
-    // The start is read before the clock, and the difference taken as signed: a thread whose reading
-    // was overtaken by another thread's new period sees a negative age, never a period just ended.
-    let start = PERIOD_START.load(Ordering::Relaxed);
-    let now = now_ms() as usize;
-    if (now.wrapping_sub(start) as isize) < DECAY_MS as isize
-        || PERIOD_START
-            .compare_exchange(start, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-    {
-        return ptr::null_mut();
-    }
     let mut all = ptr::null_mut();
     // As in `take_all`: with no bytes held there is nothing to decay, and no stack to walk.
     if is_empty() {
         return all;
     }
     for (class, b) in BATCHES.iter().enumerate() {
-        let (cut, n) = {
-            let mut stack = b.0.lock();
-            let n = stack.low;
-            let keep = stack.len - n;
-            stack.low = keep;
-            if n == 0 {
-                continue;
-            }
-            // The last of the `keep` batches above the cut, or the stack's head if none is kept.
-            let cut = if keep == 0 {
-                core::mem::replace(&mut stack.top, ptr::null_mut())
-            } else {
-                let mut above = stack.top;
-                // SAFETY: the stack holds `len` well-formed batches linked through their first block's
-                // second word; we hold its lock.
-                unsafe {
-                    for _ in 1..keep {
-                        above = above.cast::<*mut u8>().add(1).read();
-                    }
-                    let link = above.cast::<*mut u8>().add(1);
-                    let cut = link.read();
-                    link.write(ptr::null_mut());
-                    cut
-                }
-            };
-            stack.len = keep;
-            (cut, n)
-        };
-        HELD.fetch_sub(n as usize * batch_bytes(class), Ordering::Relaxed);
+        let (cut, n) = b.0.lock().decay();
+        if n == 0 {
+            continue;
+        }
         // SAFETY: the cut batches are now ours.
-        unsafe { link_below(cut, all) };
+        unsafe { link_below(decayed(class, cut, n), all) };
         all = cut;
     }
     all
@@ -344,5 +335,71 @@ unsafe fn link_below(batches: *mut u8, below: *mut u8) {
             b = next;
         }
         b.cast::<*mut u8>().add(1).write(below);
+    }
+}
+
+/// The decay racing the traffic: a thread pushes two batches and pops one (its events end a period and
+/// cut the bottom batch off) while another runs the upkeep's decay; every batch comes back exactly once
+/// (popped, decayed or taken) and nothing stays counted as held.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::{is_empty, pop, push, take_all, tick};
+    use core::ptr;
+    use std::boxed::Box;
+    use std::vec::Vec;
+
+    const CLASS: usize = 0;
+
+    /// A stand-in for a batch: one two-word block (the transfer cache reads only its first block).
+    fn fake_batch() -> usize {
+        Box::into_raw(Box::new([ptr::null_mut::<u8>(); 2])) as usize
+    }
+
+    /// Appends the batches of a list of batches to `out`.
+    fn collect(mut list: *mut u8, out: &mut Vec<usize>) {
+        while !list.is_null() {
+            out.push(list as usize);
+            // SAFETY: every batch of the list is a live fake batch whose second word links the next one.
+            list = unsafe { list.cast::<*mut u8>().add(1).read() };
+        }
+    }
+
+    #[test]
+    fn the_decay_races_pushes_and_pops() {
+        let mut b = loom::model::Builder::new();
+        b.max_branches = 20_000;
+        b.check(|| {
+            let mut made: Vec<usize> = (0..2).map(|_| fake_batch()).collect();
+            let t = {
+                let made = made.clone();
+                loom::thread::spawn(move || {
+                    let mut back = Vec::new();
+                    for &m in &made {
+                        // SAFETY: a fake batch nobody else uses (the model never frees blocks of it).
+                        let (pushed, decayed) = unsafe { push(CLASS, m as *mut u8) };
+                        assert!(pushed.is_ok());
+                        collect(decayed, &mut back);
+                    }
+                    let (popped, decayed) = pop(CLASS);
+                    back.extend(popped.map(|b| b as usize));
+                    collect(decayed, &mut back);
+                    back
+                })
+            };
+            let mut back = Vec::new();
+            for _ in 0..2 {
+                collect(tick(), &mut back);
+            }
+            back.extend(t.join().unwrap());
+            collect(take_all(), &mut back);
+            assert!(is_empty());
+            back.sort_unstable();
+            made.sort_unstable();
+            assert_eq!(back, made, "a batch was lost or came back twice");
+            for m in made {
+                // SAFETY: from `fake_batch`, no longer on any stack.
+                drop(unsafe { Box::from_raw(m as *mut [*mut u8; 2]) });
+            }
+        });
     }
 }
