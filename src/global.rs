@@ -318,7 +318,11 @@ impl PoolAlloc {
             crate::pool::prefetch(ptr.addr() & !self.pool_mask.load(Relaxed));
             // SAFETY: GlobalAlloc's contract: `ptr` is a live block of ours, and a pooled layout means it
             // lives in one of the heap's pools.
-            unsafe { self.heap().lock().dealloc_small(ptr) }
+            unsafe {
+                self.heap()
+                    .lock()
+                    .dealloc_small(crate::pool::link_ptr(ptr, layout.size()))
+            }
         } else {
             // SAFETY: GlobalAlloc's contract: `ptr` came from this allocator with `layout` (hence non-null),
             // and the layout is a large one.

@@ -213,7 +213,7 @@ impl Heap {
     pub unsafe fn deallocate(&mut self, ptr: NonNull<u8>, layout: Layout) {
         if self.is_pooled(layout) {
             // SAFETY: a pooled layout means the block lives in one of our pools.
-            unsafe { self.dealloc_small(ptr.as_ptr()) }
+            unsafe { self.dealloc_small(pool::link_ptr(ptr.as_ptr(), layout.size())) }
         } else {
             // SAFETY: forwarded contract.
             unsafe { self.dealloc_large(ptr, layout) }

@@ -153,20 +153,36 @@ pub(crate) unsafe fn take_block(pool: *mut PoolHeader, class: usize) -> (*mut u8
     }
 }
 
+/// The pointer through which a block freed by a caller with a `size`-byte layout gets its free-list
+/// link: the caller's own when its bytes cover the link, else the heap's (exposed) provenance.
+///
+/// Both are the same address; the choice matters to Miri only. A `Box` freed inside the function it was
+/// passed to is still protected there, and Miri sees a custom allocator's block as part of one live
+/// arena, so a write through the heap's tag would be a foreign write to a protected tag; a block smaller
+/// than a pointer has a tag that does not cover the link (under Stacked Borrows).
+#[inline(always)]
+pub(crate) fn link_ptr(block: *mut u8, size: usize) -> *mut u8 {
+    if size >= core::mem::size_of::<*mut u8>() {
+        block
+    } else {
+        core::ptr::with_exposed_provenance_mut(block.addr())
+    }
+}
+
 /// Returns a block to its pool's free list.
 ///
 /// # Safety
-/// `block` is a block of `pool` currently handed out.
+/// `block` is a block of `pool` currently handed out, with provenance for its first pointer-wide bytes.
 #[inline(always)]
 pub(crate) unsafe fn put_block(pool: *mut PoolHeader, block: *mut u8) {
     // SAFETY: the block is ours again and at least a pointer wide and pointer-aligned (every block is a
     // multiple of ALIGNMENT ≥ size_of::<*mut u8>() and aligned to it).
     unsafe {
-        // Re-derive the block from the pool's (heap-owned) provenance: the caller's pointer may carry a tag
-        // that covers only the user's bytes (a `Box`'s), and it must not be stored and handed out again.
-        let block = pool.cast::<u8>().with_addr(block.addr());
+        // The link is written through `block` as given (see `link_ptr`); what is stored is re-derived
+        // from the pool's (heap-owned) provenance: the caller's tag may cover only the user's bytes, and
+        // it must not be handed out again.
         block.cast::<*mut u8>().write((*pool).free);
-        (*pool).free = block;
+        (*pool).free = pool.cast::<u8>().with_addr(block.addr());
         (*pool).in_use -= 1;
     }
 }

@@ -436,7 +436,7 @@ pub(crate) unsafe fn dealloc(
     // The caller's pointer may carry a tag that covers only its own bytes (a `Box<T>`'s): the block is
     // stored and handed out again, so take the heap's provenance back (exposed for every arena, see
     // `pool::pool_of`). A no-op at run time.
-    let block = core::ptr::with_exposed_provenance_mut::<u8>(block.addr());
+    let stored = core::ptr::with_exposed_provenance_mut::<u8>(block.addr());
     let token = owner.token.load(Ordering::Relaxed);
     let c = cache();
     // SAFETY: as in `alloc`; the block is ours now, at least a pointer wide and aligned.
@@ -445,8 +445,10 @@ pub(crate) unsafe fn dealloc(
             let bin = (*c).bins.get_unchecked_mut(class);
             if bin.room != 0 {
                 bin.room -= 1;
-                block.cast::<*mut u8>().write(bin.free);
-                bin.free = block;
+                crate::pool::link_ptr(block, layout.size())
+                    .cast::<*mut u8>()
+                    .write(bin.free);
+                bin.free = stored;
                 return;
             }
         }
@@ -491,8 +493,12 @@ unsafe fn dealloc_slow(
         }
     }
     // SAFETY: the block is ours now, at least a pointer wide and aligned.
-    unsafe { block.cast::<*mut u8>().write(ptr::null_mut()) };
-    bin.free = block;
+    unsafe {
+        crate::pool::link_ptr(block, layout.size())
+            .cast::<*mut u8>()
+            .write(ptr::null_mut())
+    };
+    bin.free = core::ptr::with_exposed_provenance_mut::<u8>(block.addr());
     bin.room = batch(class) - 1;
 }
 
