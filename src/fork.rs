@@ -29,16 +29,7 @@
 //! `pthread_atfork` and `dladdr` allocate through the C library's `malloc` if at all, never through the
 //! Rust global allocator, so registering from inside an allocation does not recurse into poolgc.
 
-#![cfg_attr(
-    not(all(
-        feature = "std",
-        feature = "os",
-        unix,
-        not(feature = "critical-section"),
-        not(miri)
-    )),
-    allow(dead_code)
-)]
+#![cfg_attr(not(all(poolgc_fork, not(miri))), allow(dead_code))]
 
 use core::ptr;
 use core::sync::atomic::{AtomicI32, AtomicPtr, Ordering::Relaxed};
@@ -97,38 +88,20 @@ static STATE: AtomicI32 = AtomicI32::new(NOT_INSTALLED);
 
 /// Whether fork handlers can exist in this build: Unix with the OS source, a spin lock (the
 /// critical-section lock cannot be held across a `fork`), not under Miri (no `pthread_atfork`).
-pub(crate) const SUPPORTED: bool = cfg!(all(
-    feature = "std",
-    feature = "os",
-    unix,
-    not(feature = "critical-section"),
-    not(miri)
-));
+pub(crate) const SUPPORTED: bool = cfg!(all(poolgc_fork, not(miri)));
 
 /// Registers `heap` with the fork handlers if it lives in static storage (see the module docs); whether
 /// it did. Called once per allocator, before its lock is first taken. Never allocates through poolgc.
 #[cold]
 #[inline(never)]
 pub(crate) fn note_heap(heap: &Lock<Heap>) -> bool {
-    #[cfg(all(
-        feature = "std",
-        feature = "os",
-        unix,
-        not(feature = "critical-section"),
-        not(miri)
-    ))]
+    #[cfg(all(poolgc_fork, not(miri)))]
     if in_static_storage(ptr::from_ref(heap).cast()) {
         // SAFETY: static storage is never freed; the allocator holding `heap` unregisters it with
         // `forget_heap` when it is dropped, so the slot never outlives it there.
         return register_static(unsafe { &*ptr::from_ref(heap) });
     }
-    #[cfg(not(all(
-        feature = "std",
-        feature = "os",
-        unix,
-        not(feature = "critical-section"),
-        not(miri)
-    )))]
+    #[cfg(not(all(poolgc_fork, not(miri))))]
     let _ = heap;
     false
 }
@@ -146,13 +119,7 @@ pub(crate) fn forget_heap(heap: *const Lock<Heap>) {
 }
 
 /// Whether `p` lies in a loaded object's segments (its `.data`/`.bss`: a `static`), as `dladdr` says.
-#[cfg(all(
-    feature = "std",
-    feature = "os",
-    unix,
-    not(feature = "critical-section"),
-    not(miri)
-))]
+#[cfg(all(poolgc_fork, not(miri)))]
 fn in_static_storage(p: *const libc::c_void) -> bool {
     // SAFETY: `Dl_info` is plain data; all-zero is a valid value.
     let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
@@ -216,13 +183,7 @@ pub(crate) fn register_static(heap: &'static Lock<Heap>) -> bool {
 
 /// Installs the handlers if they are not yet; whether they are.
 fn install() -> bool {
-    #[cfg(all(
-        feature = "std",
-        feature = "os",
-        unix,
-        not(feature = "critical-section"),
-        not(miri)
-    ))]
+    #[cfg(all(poolgc_fork, not(miri)))]
     loop {
         // SAFETY: `getpid` has no preconditions.
         let me = unsafe { libc::getpid() };
@@ -247,23 +208,11 @@ fn install() -> bool {
             Err(_) => std::thread::yield_now(),
         }
     }
-    #[cfg(not(all(
-        feature = "std",
-        feature = "os",
-        unix,
-        not(feature = "critical-section"),
-        not(miri)
-    )))]
+    #[cfg(not(all(poolgc_fork, not(miri))))]
     false
 }
 
-#[cfg(all(
-    feature = "std",
-    feature = "os",
-    unix,
-    not(feature = "critical-section"),
-    not(miri)
-))]
+#[cfg(all(poolgc_fork, not(miri)))]
 mod handlers {
     use super::*;
     use core::sync::atomic::AtomicUsize;
@@ -383,11 +332,5 @@ mod handlers {
         }
     }
 }
-#[cfg(all(
-    feature = "std",
-    feature = "os",
-    unix,
-    not(feature = "critical-section"),
-    not(miri)
-))]
+#[cfg(all(poolgc_fork, not(miri)))]
 use handlers::{child, parent, prepare};

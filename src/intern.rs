@@ -258,13 +258,7 @@ fn shard(hash: u64) -> &'static Lock<Table> {
 /// anyone can hold one.
 #[inline]
 fn tables() -> &'static [Lock<Table>; SHARDS] {
-    #[cfg(all(
-        feature = "std",
-        feature = "os",
-        unix,
-        not(feature = "critical-section"),
-        not(miri)
-    ))]
+    #[cfg(all(poolgc_fork, not(miri)))]
     crate::fork::register_tried(&fork_hooks::HOOKS);
     &TABLES
 }
@@ -272,13 +266,7 @@ fn tables() -> &'static [Lock<Table>; SHARDS] {
 /// The tables' locks as hooks of the fork handlers (`crate::fork`): a child forked while another thread
 /// interns must find them free. A holder allocates (so may wait for a heap lock) and takes no other table
 /// lock, so the handlers only try them, all or none, with the heap locks.
-#[cfg(all(
-    feature = "std",
-    feature = "os",
-    unix,
-    not(feature = "critical-section"),
-    not(miri)
-))]
+#[cfg(all(poolgc_fork, not(miri)))]
 mod fork_hooks {
     use super::TABLES;
 

@@ -6,16 +6,7 @@
 /// thread holding one of these locks runs only this module's code meanwhile, which takes the central
 /// lock before any transfer lock, holds one transfer lock at a time, and never takes a heap lock or
 /// runs user code under them; so it releases them without waiting for anything the handler holds.
-#[cfg(any(
-    all(test, loom),
-    all(
-        feature = "os",
-        unix,
-        not(feature = "critical-section"),
-        not(miri),
-        not(loom)
-    )
-))]
+#[cfg(any(all(test, loom), all(poolgc_fork, not(miri), not(loom))))]
 fn lock_shared_raw() {
     super::owner::CENTRAL.lock_raw();
     super::transfer::lock_all_raw();
@@ -25,16 +16,7 @@ fn lock_shared_raw() {
 ///
 /// # Safety
 /// This thread took the locks with [`lock_shared_raw`] and has released none since.
-#[cfg(any(
-    all(test, loom),
-    all(
-        feature = "os",
-        unix,
-        not(feature = "critical-section"),
-        not(miri),
-        not(loom)
-    )
-))]
+#[cfg(any(all(test, loom), all(poolgc_fork, not(miri), not(loom))))]
 unsafe fn unlock_shared_raw() {
     // SAFETY: forwarded contract.
     unsafe {
@@ -45,25 +27,13 @@ unsafe fn unlock_shared_raw() {
 
 /// In a child after `fork`, once the fork handlers have released the locks: the transfer cache's byte
 /// count made exact again (see `transfer::recount_held`).
-#[cfg(all(
-    feature = "os",
-    unix,
-    not(feature = "critical-section"),
-    not(miri),
-    not(loom)
-))]
+#[cfg(all(poolgc_fork, not(miri), not(loom)))]
 fn after_fork_in_child() {
     super::transfer::recount_held();
 }
 
 /// The shared locks, as the fork registry's hooks.
-#[cfg(all(
-    feature = "os",
-    unix,
-    not(feature = "critical-section"),
-    not(miri),
-    not(loom)
-))]
+#[cfg(all(poolgc_fork, not(miri), not(loom)))]
 static FORK_HOOKS: crate::fork::SharedLocks = crate::fork::SharedLocks {
     lock: lock_shared_raw,
     unlock: unlock_shared_raw,
@@ -72,13 +42,7 @@ static FORK_HOOKS: crate::fork::SharedLocks = crate::fork::SharedLocks {
 
 /// Shows the shared locks to the fork registry (before a claim first takes them).
 pub(super) fn register() {
-    #[cfg(all(
-        feature = "os",
-        unix,
-        not(feature = "critical-section"),
-        not(miri),
-        not(loom)
-    ))]
+    #[cfg(all(poolgc_fork, not(miri), not(loom)))]
     crate::fork::register_shared(&FORK_HOOKS);
 }
 

@@ -230,16 +230,7 @@ pub(super) fn take_all() -> *mut u8 {
 }
 
 /// Takes every class's lock, in class order, and keeps them (the fork handlers, `crate::fork`).
-#[cfg(any(
-    all(test, loom),
-    all(
-        feature = "os",
-        unix,
-        not(feature = "critical-section"),
-        not(miri),
-        not(loom)
-    )
-))]
+#[cfg(any(all(test, loom), all(poolgc_fork, not(miri), not(loom))))]
 pub(super) fn lock_all_raw() {
     for b in BATCHES.iter() {
         b.0.lock_raw();
@@ -250,16 +241,7 @@ pub(super) fn lock_all_raw() {
 ///
 /// # Safety
 /// This thread took them with [`lock_all_raw`] and has released none since.
-#[cfg(any(
-    all(test, loom),
-    all(
-        feature = "os",
-        unix,
-        not(feature = "critical-section"),
-        not(miri),
-        not(loom)
-    )
-))]
+#[cfg(any(all(test, loom), all(poolgc_fork, not(miri), not(loom))))]
 pub(super) unsafe fn unlock_all_raw() {
     for b in BATCHES.iter().rev() {
         // SAFETY: forwarded contract.
@@ -271,13 +253,7 @@ pub(super) unsafe fn unlock_all_raw() {
 /// locks are released, with no other thread in the process): a thread of the parent may have reserved
 /// bytes for a push it never made, or popped a batch whose bytes it had yet to release, and `HELD` would
 /// stay that much too high for good.
-#[cfg(all(
-    feature = "os",
-    unix,
-    not(feature = "critical-section"),
-    not(miri),
-    not(loom)
-))]
+#[cfg(all(poolgc_fork, not(miri), not(loom)))]
 pub(super) fn recount_held() {
     let mut held = 0;
     for (class, b) in BATCHES.iter().enumerate() {
