@@ -249,24 +249,31 @@ mod imp {
         }
     }
 
-    /// The heap lock was taken again by the context holding it. Never unwinds: the allocator must not.
+    /// The heap lock was taken again by the context holding it.
     #[cold]
     #[inline(never)]
     fn reentered() -> ! {
-        // Under panic=abort the panic below aborts; under unwinding, this guard panics again while the
-        // first panic unwinds, which aborts.
-        struct Abort;
-        impl Drop for Abort {
-            fn drop(&mut self) {
-                panic!("poolgc: aborting");
-            }
-        }
-        let _abort = Abort;
-        panic!("poolgc: heap lock re-entered (allocating inside PoolAlloc::with_heap?)");
+        super::abort_with("poolgc: heap lock re-entered (allocating inside PoolAlloc::with_heap?)")
     }
 }
 
 pub use imp::Lock;
+
+/// Panics with `msg` and never unwinds (the allocator must not): under panic=abort the panic aborts;
+/// under unwinding, the guard panics again while the first panic unwinds, which aborts.
+#[cfg(all(not(loom), any(feature = "critical-section", feature = "std")))]
+#[cold]
+#[inline(never)]
+fn abort_with(msg: &str) -> ! {
+    struct Abort;
+    impl Drop for Abort {
+        fn drop(&mut self) {
+            panic!("poolgc: aborting");
+        }
+    }
+    let _abort = Abort;
+    panic!("{msg}")
+}
 
 /// Which lock this thread holds while user code runs under it (`PoolAlloc::with_heap`'s closure), so
 /// that taking it again aborts with a message instead of spinning forever. Checked only when a lock is
@@ -304,22 +311,13 @@ pub(crate) mod lent {
         }
     }
 
-    /// Never unwinds (the allocator must not): under unwinding, the guard panics again while the first
-    /// panic unwinds, which aborts.
     #[cold]
     #[inline(never)]
     fn reentered() -> ! {
-        struct Abort;
-        impl Drop for Abort {
-            fn drop(&mut self) {
-                panic!("poolgc: aborting");
-            }
-        }
-        let _abort = Abort;
-        panic!(
+        super::abort_with(
             "poolgc: heap lock re-entered: PoolAlloc::with_heap's closure used the allocator it runs \
-             under (allocated through it, or called its stats, check, trim or with_heap)"
-        );
+             under (allocated through it, or called its stats, check, trim or with_heap)",
+        )
     }
 }
 
